@@ -1,0 +1,9 @@
+"""Keras callbacks that measure and cut training effort.
+
+Add them to `model.fit(callbacks=[...])`; nothing else in the training code changes.
+"""
+
+from keras_effort.callbacks.restarts import Restarts
+from keras_effort.callbacks.target_stopping import TargetStopping
+
+__all__ = ["Restarts", "TargetStopping"]
