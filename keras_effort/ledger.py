@@ -138,6 +138,18 @@ class Attempt:
         return self.budget if self.budget is not None else self.steps
 
 
+def runtime_distribution_of(attempts: Sequence[Attempt]) -> RuntimeDistribution:
+    """The runtime distribution of attempts at one target; failures censored at their budget.
+
+    An attempt that diverged would not have succeeded later, so it counts as failing within
+    its whole budget.
+    """
+    return RuntimeDistribution(
+        steps=[a.steps if a.reached else None for a in attempts],
+        budgets=[a.budget if a.reached else a.censored_at for a in attempts],
+    )
+
+
 class Ledger:
     """A durable record of attempts in an SQLite database.
 
@@ -257,10 +269,7 @@ class Ledger:
         target_metric: str | None = None,
         target_value: float | None = None,
     ) -> RuntimeDistribution:
-        """The runtime distribution of an experiment's attempts, for `keras_effort.effort`.
-
-        Failed attempts are censored at their budget (an attempt that diverged would not have
-        succeeded later, so it counts as failing within its whole budget).
+        """The runtime distribution of an experiment's attempts (`runtime_distribution_of`).
 
         Raises:
             ValueError: when no attempt matches, or the matching attempts mix targets.
@@ -274,10 +283,7 @@ class Ledger:
                 f"experiment {experiment!r} has attempts at several targets {sorted(targets)}; "
                 "pass `target_metric` and `target_value`"
             )
-        return RuntimeDistribution(
-            steps=[a.steps if a.reached else None for a in attempts],
-            budgets=[a.budget if a.reached else a.censored_at for a in attempts],
-        )
+        return runtime_distribution_of(attempts)
 
     def to_dicts(self, experiment: str | None = None) -> list[dict[str, Any]]:
         """All attempts as plain dicts (config as a dict, curve as a list of pairs)."""

@@ -3,7 +3,8 @@
 Add them to `model.fit(callbacks=[...])`; nothing else in the training code changes.
 """
 
+from keras_effort.callbacks.effort_tensorboard import EffortTensorBoard
 from keras_effort.callbacks.restarts import Restarts
 from keras_effort.callbacks.target_stopping import TargetStopping
 
-__all__ = ["Restarts", "TargetStopping"]
+__all__ = ["EffortTensorBoard", "Restarts", "TargetStopping"]

@@ -176,7 +176,9 @@ class Restarts(keras.callbacks.Callback):
 
     def _end_attempt(self, outcome: str, budget: int | None) -> None:
         target = self.target
-        steps = target.steps_to_target - target._start_step if target.reached else target.total_steps
+        steps = (
+            target.steps_to_target - target._start_step if target.reached else target.total_steps
+        )
         number = len(self.attempts)
         attempt = target.attempt(
             number=number,
@@ -212,23 +214,36 @@ def _as_policy(policy: RestartPolicy | Iterable[int] | int) -> Iterator[int]:
 
 
 def _reinitialise_weights(model: keras.Model, seed: int) -> None:
-    """Give every weight of `model` fresh random values drawn from its initializer.
+    """Give every weight of `model` fresh random values drawn from its initializers.
 
-    A clone of the model is built with `seed` and its weights copied over, so every layer's
-    own initialisation rules apply. The user's Python and NumPy random streams are preserved.
+    Each layer with weights is rebuilt from its config and build config (as `.keras` loading
+    does) with the random seed set, and its fresh weights copied over; nested models are
+    walked layer by layer, so subclassed models work as long as their layers have configs.
+    The user's Python and NumPy random streams are preserved.
     """
     python_state, numpy_state = random.getstate(), np.random.get_state()
     try:
         keras.utils.set_random_seed(seed)
-        try:
-            clone = keras.models.clone_model(model)
-        except Exception as error:  # subclassed models without a config cannot be cloned
-            raise ValueError(
-                "Restarts re-initialises weights by cloning the model, which failed for "
-                f"{type(model).__name__}: {error}. Give the model a `get_config` (or build it "
-                "with the Sequential or functional API)."
-            ) from error
-        model.set_weights(clone.get_weights())
+        _reinitialise_layers(model)
     finally:
         random.setstate(python_state)
         np.random.set_state(numpy_state)
+
+
+def _reinitialise_layers(container: keras.Layer) -> None:
+    for layer in container.layers:
+        if not layer.weights:
+            continue
+        if isinstance(layer, keras.Model):
+            _reinitialise_layers(layer)
+            continue
+        try:
+            fresh = layer.__class__.from_config(layer.get_config())
+            fresh.build_from_config(layer.get_build_config())
+        except Exception as error:
+            raise ValueError(
+                f"Restarts cannot re-initialise layer {layer.name!r} "
+                f"({type(layer).__name__}): rebuilding it from its config failed ({error}). "
+                "Give the layer a complete `get_config`."
+            ) from error
+        layer.set_weights(fresh.get_weights())

@@ -159,7 +159,6 @@ class TargetStopping(keras.callbacks.Callback):
     # ------------------------------------------------------------------ hooks
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.watch.bind(self.model)
         self.outcome = None
         self.steps = 0
         self._first_epoch = None
@@ -255,6 +254,8 @@ class TargetStopping(keras.callbacks.Callback):
         )
 
     def _check(self, step: int, value: float) -> None:
+        if self.watch.direction is None:  # compiled metrics exist only once training runs
+            self.watch.bind(self.model)
         if not math.isfinite(value):
             self._diverge()
             return
