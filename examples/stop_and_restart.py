@@ -34,9 +34,9 @@ BATCH_SIZE = 64
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", type=float, default=0.68, help="val accuracy (0.68)")
-    parser.add_argument("--sessions", type=int, default=6, help="seeds per strategy (6)")
-    parser.add_argument("--budget", type=int, default=3000, help="steps per session (3000)")
-    parser.add_argument("--unit", type=int, default=250, help="Luby unit in steps (250)")
+    parser.add_argument("--sessions", type=int, default=4, help="seeds per strategy (4)")
+    parser.add_argument("--budget", type=int, default=6000, help="steps per session (6000)")
+    parser.add_argument("--unit", type=int, default=500, help="Luby unit in steps (500)")
     parser.add_argument("--check-every", type=int, default=25, help="steps between checks")
     parser.add_argument("--log-dir", type=Path, default=Path("logs/stop_and_restart"))
     args = parser.parse_args()

@@ -13,6 +13,7 @@ from keras_effort import Ledger
 from keras_effort.callbacks import EffortTensorBoard, Restarts, TargetStopping
 from keras_effort.effort import RuntimeDistribution
 from keras_effort.restarts import FixedCutoff, Luby
+from keras_effort.schedules import OneCycle
 
 # ------------------------------------------------------------------ fixtures
 
@@ -308,9 +309,12 @@ def test_restarts_stop_at_the_first_success(data):
 
 
 def test_learning_rate_and_schedules_restart_with_each_attempt(data):
-    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=5, decay_rate=0.5)
-    _, starts, _ = _restart_run(data, seed=0, optimizer=keras.optimizers.SGD(schedule))
-    assert starts.rates == [pytest.approx(0.1)] * 3
+    for schedule in (
+        keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=5, decay_rate=0.5),
+        OneCycle(2.5, total_steps=20),  # starts at 2.5 / 25
+    ):
+        _, starts, _ = _restart_run(data, seed=0, optimizer=keras.optimizers.SGD(schedule))
+        assert starts.rates == [pytest.approx(0.1)] * 3
 
     class HalveRate(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -462,9 +466,41 @@ def test_single_fit_board_writes_the_attempt(data, tmp_path):
     x, y, x_val, y_val = data
     stop = TargetStopping("val_accuracy", 0.8, check_every=4, validation_data=(x_val, y_val))
     board = EffortTensorBoard(tmp_path / "single", stop)
-    make_model().fit(x, y, epochs=10, batch_size=32, verbose=0, callbacks=[stop, board])
+    # The board may come first: it closes only when its source says training ended.
+    make_model().fit(x, y, epochs=10, batch_size=32, verbose=0, callbacks=[board, stop])
     tensors, _ = _read(tmp_path / "single")
     (end,) = tensors[tensors.tag == "effort/attempt_steps"].value.tolist()
     assert end == stop.steps_to_target
     (probability,) = tensors[tensors.tag == "effort/success_probability"].value.tolist()
     assert probability == 1.0 and not math.isnan(probability)
+    assert tensors[tensors.tag == "effort/reached"].value.tolist() == [1.0]
+    assert tensors[tensors.tag == "effort/steps_to_target"].value.tolist() == [stop.steps_to_target]
+
+
+def test_restarts_under_mirrored_strategy(data, mirrored_strategy):
+    x, y, x_val, y_val = data
+    with mirrored_strategy.scope():
+        model = make_model()
+    target = TargetStopping("val_accuracy", 1.0, check_every=5, validation_data=(x_val, y_val))
+    restarts = Restarts(target, FixedCutoff(10), max_steps=30, seed=3)
+    starts = AttemptStarts()
+    model.fit(x, y, epochs=5, batch_size=32, verbose=0, callbacks=[restarts, starts])
+    assert [a.steps for a in restarts.attempts] == [10, 10, 10]
+    assert len(starts.weights) == 3 and not np.allclose(starts.weights[0][0], starts.weights[1][0])
+    for slots in starts.slots:
+        assert all(np.all(s == 0) for s in slots)
+    # Each replica holds the same re-initialised weights.
+    kernel = model.layers[0].kernel.value
+    replicas = [np.asarray(v) for v in mirrored_strategy.experimental_local_results(kernel)]
+    np.testing.assert_array_equal(replicas[0], replicas[1])
+    # The same seed gives the same attempts as on one device.
+    single = Restarts(
+        TargetStopping("val_accuracy", 1.0, check_every=5, validation_data=(x_val, y_val)),
+        10,
+        max_steps=30,
+        seed=3,
+    )
+    single_starts = AttemptStarts()
+    make_model().fit(x, y, epochs=5, batch_size=32, verbose=0, callbacks=[single, single_starts])
+    for mirrored_weights, single_weights in zip(starts.weights, single_starts.weights, strict=True):
+        np.testing.assert_allclose(mirrored_weights[0], single_weights[0])

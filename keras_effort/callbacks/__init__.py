@@ -4,7 +4,19 @@ Add them to `model.fit(callbacks=[...])`; nothing else in the training code chan
 """
 
 from keras_effort.callbacks.effort_tensorboard import EffortTensorBoard
+from keras_effort.callbacks.lr_finder import (
+    LearningRateFinder,
+    LearningRateFinderResult,
+    find_learning_rate,
+)
 from keras_effort.callbacks.restarts import Restarts
 from keras_effort.callbacks.target_stopping import TargetStopping
 
-__all__ = ["EffortTensorBoard", "Restarts", "TargetStopping"]
+__all__ = [
+    "EffortTensorBoard",
+    "LearningRateFinder",
+    "LearningRateFinderResult",
+    "Restarts",
+    "TargetStopping",
+    "find_learning_rate",
+]

@@ -94,22 +94,6 @@ class EffortTensorBoard(keras.callbacks.Callback):
         with self._writer.as_default():
             tf.summary.experimental.write_raw_pb(_layout(self._target.monitor), step=0)
 
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self._writer is None:
-            return
-        import tensorflow as tf
-        from tensorboard.plugins.hparams import api as hp
-
-        reached = any(a.reached for a in self.attempts)
-        with self._writer.as_default():
-            hp.hparams(self.hparams, trial_id=os.path.basename(os.path.abspath(self.log_dir)))
-            tf.summary.scalar("effort/total_steps", self.source.total_steps, step=0)
-            tf.summary.scalar("effort/reached", float(reached), step=0)
-            if reached:
-                tf.summary.scalar("effort/steps_to_target", self.source.total_steps, step=0)
-        self._writer.close()
-        self._writer = None
-
     # ------------------------------------------------------- listener events
 
     def on_check(self, source: TargetStopping, value: float) -> None:
@@ -144,6 +128,26 @@ class EffortTensorBoard(keras.callbacks.Callback):
             for name, value in _running_estimates(distribution, self.z).items():
                 if math.isfinite(value):
                     tf.summary.scalar(f"effort/{name}", value)
+
+    def on_training_end(self, source: TargetStopping | Restarts) -> None:
+        """Called by the source when its training ends: write the run's result and close.
+
+        The source calls this after its last `on_attempt_end`, whatever the order of the
+        callbacks in `fit`'s list.
+        """
+        if self._writer is None:
+            return
+        import tensorflow as tf
+        from tensorboard.plugins.hparams import api as hp
+
+        with self._writer.as_default():
+            hp.hparams(self.hparams, trial_id=os.path.basename(os.path.abspath(self.log_dir)))
+            tf.summary.scalar("effort/total_steps", source.total_steps, step=0)
+            tf.summary.scalar("effort/reached", float(source.reached), step=0)
+            if source.reached:
+                tf.summary.scalar("effort/steps_to_target", source.total_steps, step=0)
+        self._writer.close()
+        self._writer = None
 
     def _write_learned(self, name: str, value: Any) -> None:
         import tensorflow as tf

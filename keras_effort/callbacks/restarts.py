@@ -86,7 +86,7 @@ class Restarts(keras.callbacks.Callback):
         self._in_attempt = False
 
     def add_listener(self, listener: Any) -> None:
-        """Register an object told of checks (`on_check`) and attempt ends (`on_attempt_end`)."""
+        """Register a listener (see `TargetStopping.add_listener`) for checks and attempt ends."""
         self._listeners.append(listener)
         self.target.add_listener(listener)
 
@@ -140,6 +140,9 @@ class Restarts(keras.callbacks.Callback):
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         if self._in_attempt:  # fit ran out of epochs mid-attempt: known to fail only so far
             self._end_attempt("stopped", budget=None)
+        self.target._managed = False
+        for listener in self._listeners:
+            listener.on_training_end(self)
 
     # --------------------------------------------------------------- attempts
 

@@ -116,10 +116,12 @@ class TargetStopping(keras.callbacks.Callback):
         return self.watch.target
 
     def add_listener(self, listener: Any) -> None:
-        """Register an object told of checks (`on_check`) and attempt ends (`on_attempt_end`).
+        """Register an object told of checks and the ends of attempts and of training.
 
-        `EffortTensorBoard` registers itself this way; listeners are plain objects, so they
-        are deep-copied together with this callback (as KerasTuner does).
+        A listener has `on_check(source, value)`, `on_attempt_end(source, attempt)` and
+        `on_training_end(source)`. `EffortTensorBoard` registers itself this way; listeners
+        are plain objects, so they are deep-copied together with this callback (as KerasTuner
+        does).
         """
         self._listeners.append(listener)
 
@@ -217,6 +219,7 @@ class TargetStopping(keras.callbacks.Callback):
             self.ledger.add(attempt)
         for listener in self._listeners:
             listener.on_attempt_end(self, attempt)
+            listener.on_training_end(self)
 
     # ---------------------------------------------------------------- results
 

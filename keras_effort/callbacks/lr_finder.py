@@ -1,0 +1,469 @@
+"""The learning-rate range test: find the edge of stability in one short run.
+
+Effort-optimal runs use learning rates close to the largest the model tolerates. The range test
+(Smith 2017; fastai's `lr_find`) finds that edge cheaply: train for a few dozen steps while the
+rate grows exponentially, watch the smoothed loss fall and then blow up, and read suggestions off
+the curve. `LearningRateFinder` is the callback; `find_learning_rate` runs it in one call and
+leaves the model as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import keras
+import numpy as np
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = [
+    "LearningRateFinder",
+    "LearningRateFinderResult",
+    "find_learning_rate",
+    "smooth_losses",
+    "suggest_learning_rates",
+]
+
+
+def smooth_losses(losses: Sequence[float] | np.ndarray, beta: float = 0.98) -> np.ndarray:
+    """Exponential moving average of losses with bias correction, as fastai's range test.
+
+    `average_i = beta * average_{i-1} + (1 - beta) * loss_i` starting from 0, reported as
+    `average_i / (1 - beta ** (i + 1))` so that the early values are not pulled towards 0. Once a
+    loss is NaN or infinite, every later smoothed value is too.
+
+    Args:
+        losses: the losses of consecutive steps.
+        beta: the weight of the past, in [0, 1).
+
+    Returns:
+        The smoothed losses, float64, same length as `losses`.
+
+    Raises:
+        ValueError: if `beta` is outside [0, 1).
+    """
+    if not 0.0 <= beta < 1.0:
+        raise ValueError(f"`beta` must be in [0, 1), got {beta!r}")
+    losses = np.asarray(losses, dtype=np.float64)
+    smoothed = np.empty_like(losses)
+    average = 0.0
+    for i, loss in enumerate(losses):
+        average = beta * average + (1.0 - beta) * loss
+        smoothed[i] = average / (1.0 - beta ** (i + 1))
+    return smoothed
+
+
+def suggest_learning_rates(
+    learning_rates: Sequence[float] | np.ndarray,
+    smoothed_losses: Sequence[float] | np.ndarray,
+    safety_factor: float = 10.0,
+) -> tuple[float | None, float | None]:
+    """Suggestions from a range-test curve: steepest descent and edge of stability.
+
+    Only the points before the first non-finite smoothed loss count.
+
+    - Steepest: the rate where the smoothed loss falls fastest per unit of log rate, that is the
+      left end of the most negative `diff(loss) / diff(log(rate))`, searched up to the lowest
+      loss and skipping the first tenth of the curve, where the bias-corrected average still
+      rests on few losses (fastai's convention). `None` when the loss never falls there.
+    - Edge of stability: the rate at the lowest smoothed loss, the largest rate at which the
+      loss still improved before it turned up, divided by `safety_factor` (fastai's "minimum"
+      suggestion for a factor of 10).
+
+    Args:
+        learning_rates: increasing rates, one per step.
+        smoothed_losses: the smoothed loss at each rate (see `smooth_losses`).
+        safety_factor: the edge-of-stability divisor, >= 1.
+
+    Returns:
+        `(steepest, edge_of_stability)`, each a float or `None` when the curve has no finite
+        loss (or, for steepest, no descent).
+
+    Raises:
+        ValueError: if the arrays differ in length or `safety_factor` is below 1.
+    """
+    if not safety_factor >= 1.0:
+        raise ValueError(f"`safety_factor` must be >= 1, got {safety_factor!r}")
+    rates = np.asarray(learning_rates, dtype=np.float64)
+    losses = np.asarray(smoothed_losses, dtype=np.float64)
+    if rates.shape != losses.shape or rates.ndim != 1:
+        raise ValueError(
+            "`learning_rates` and `smoothed_losses` must be 1-D of the same length, got shapes "
+            f"{rates.shape} and {losses.shape}"
+        )
+    non_finite = np.flatnonzero(~np.isfinite(losses))
+    usable = int(non_finite[0]) if non_finite.size else losses.size
+    if usable == 0:
+        return None, None
+    lowest = int(np.argmin(losses[:usable]))
+    edge_of_stability = float(rates[lowest] / safety_factor)
+
+    first = usable // 10
+    if lowest - first < 1:
+        return None, edge_of_stability
+    window = slice(first, lowest + 1)
+    slopes = np.diff(losses[window]) / np.diff(np.log(rates[window]))
+    steepest_index = int(np.argmin(slopes))
+    steepest = float(rates[first + steepest_index]) if slopes[steepest_index] < 0 else None
+    return steepest, edge_of_stability
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LearningRateFinderResult:
+    """The curve of a learning-rate range test and the rates it suggests.
+
+    Attributes:
+        learning_rates: the rate of each step run, increasing.
+        losses: the training loss of each step.
+        smoothed_losses: `smooth_losses(losses, beta)`.
+        steepest: the rate of steepest descent of the smoothed loss, or `None`.
+        edge_of_stability: the rate at the lowest smoothed loss divided by `safety_factor`, or
+            `None` when no loss was finite.
+        diverged: whether the test stopped early because the loss exploded or became NaN.
+        safety_factor: the divisor used for `edge_of_stability`.
+    """
+
+    learning_rates: np.ndarray
+    losses: np.ndarray
+    smoothed_losses: np.ndarray
+    steepest: float | None
+    edge_of_stability: float | None
+    diverged: bool
+    safety_factor: float
+
+    @classmethod
+    def from_losses(
+        cls,
+        learning_rates: Sequence[float] | np.ndarray,
+        losses: Sequence[float] | np.ndarray,
+        beta: float = 0.98,
+        safety_factor: float = 10.0,
+        diverged: bool = False,
+    ) -> LearningRateFinderResult:
+        """Smooth a recorded curve and compute its suggestions.
+
+        Args:
+            learning_rates: the rate of each step, increasing.
+            losses: the training loss of each step.
+            beta: the smoothing weight of `smooth_losses`.
+            safety_factor: the edge-of-stability divisor of `suggest_learning_rates`.
+            diverged: whether the test was stopped by divergence.
+
+        Returns:
+            The result, with read-only float64 arrays.
+        """
+        rates = np.array(learning_rates, dtype=np.float64)
+        raw = np.array(losses, dtype=np.float64)
+        smoothed = smooth_losses(raw, beta)
+        steepest, edge = suggest_learning_rates(rates, smoothed, safety_factor)
+        for array in (rates, raw, smoothed):
+            array.setflags(write=False)
+        return cls(rates, raw, smoothed, steepest, edge, bool(diverged), float(safety_factor))
+
+    def plot(self, ax: Axes | None = None) -> Axes:
+        """Plot the raw and smoothed loss against the rate (log axis), suggestions marked.
+
+        Requires matplotlib (`pip install keras-effort[plot]`).
+
+        Args:
+            ax: a matplotlib `Axes` to draw on; a new figure's axes when `None`.
+
+        Returns:
+            The `Axes`.
+        """
+        if ax is None:
+            from matplotlib.figure import Figure
+
+            ax = Figure(figsize=(6.4, 4.0), layout="constrained").subplots()
+        ax.plot(self.learning_rates, self.losses, color="0.7", linewidth=0.8, label="loss")
+        ax.plot(self.learning_rates, self.smoothed_losses, color="C0", label="smoothed loss")
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("training loss")
+        finite = self.smoothed_losses[np.isfinite(self.smoothed_losses)]
+        if finite.size:
+            # Frame the descent: the exploding tail would squash it.
+            low = float(min(finite.min(), np.nanmin(self.losses[np.isfinite(self.losses)])))
+            high = float(finite[0])
+            span = max(high - low, 1e-3 * abs(high), 1e-12)
+            ax.set_ylim(low - 0.2 * span, high + 0.5 * span)
+        for rate, label, color in (
+            (self.steepest, "steepest", "C1"),
+            (self.edge_of_stability, "edge of stability", "C3"),
+        ):
+            if rate is not None:
+                ax.axvline(rate, color=color, linestyle="--", label=f"{label}: {rate:.3g}")
+        ax.legend()
+        return ax
+
+    def save_plot(self, path: str | os.PathLike) -> str:
+        """Write `plot()` to a PNG file atomically (a temporary file, then `os.replace`).
+
+        Args:
+            path: the PNG file to write.
+
+        Returns:
+            The path written, as a string.
+        """
+        path = os.fspath(path)
+        ax = self.plot()
+        directory = os.path.dirname(os.path.abspath(path))
+        handle, temporary = tempfile.mkstemp(suffix=".png", dir=directory)
+        try:
+            with os.fdopen(handle, "wb") as stream:
+                ax.figure.savefig(stream, format="png", dpi=120)
+            os.replace(temporary, path)
+        except BaseException:
+            os.unlink(temporary)
+            raise
+        return path
+
+
+def _check_range(min_lr: float, max_lr: float, num_steps: int) -> None:
+    if not min_lr > 0 or not math.isfinite(min_lr):
+        raise ValueError(f"`min_lr` must be a finite number > 0, got {min_lr!r}")
+    if not max_lr > min_lr or not math.isfinite(max_lr):
+        raise ValueError(
+            f"`max_lr` must be finite and > `min_lr`, got max_lr={max_lr!r}, min_lr={min_lr!r}"
+        )
+    if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 2:
+        raise ValueError(f"`num_steps` must be an integer >= 2, got {num_steps!r}")
+
+
+class LearningRateFinder(keras.callbacks.Callback):
+    """The learning-rate range test as a callback.
+
+    During `fit`, step `i` of `num_steps` runs at rate
+    `min_lr * (max_lr / min_lr) ** (i / (num_steps - 1))` and its training loss is recorded.
+    The test stops after `num_steps` steps, or earlier when the smoothed loss exceeds
+    `divergence_factor` times its lowest value or a loss is NaN or infinite. When training ends
+    the callback restores every model variable (weights, non-trainable state, random seeds) and
+    every optimizer variable (slots, `iterations` and the rate), so the model is as it was
+    before, and leaves its `result`.
+
+    The rate is set through the optimizer's `learning_rate` property before each step, so
+    optimizers that forward it to an inner optimizer (`keras.optimizers.LossScaleOptimizer`,
+    `keras_effort.optimizers.ActiveLR`) work; for optimizers that adapt their own rate
+    (hypergradient ones), the finder sets the rate each step starts from. An optimizer created
+    with a `LearningRateSchedule` has no settable rate: the callback raises `ValueError` at the
+    start of training rather than swapping the schedule behind the back of a train function that
+    may already be traced. Run the test with a float rate and build the schedule from the
+    suggestion, e.g. `OneCycle(max_learning_rate=result.edge_of_stability * 10, ...)`.
+
+    The loss is the training loss of each batch: the callback resets the model's metrics before
+    each step, as Keras reports running means over the epoch. Batch hooks must fire every step
+    (`steps_per_execution=1`). The divergence test assumes a positive loss such as
+    cross-entropy.
+
+    Example:
+
+    ```python
+    finder = LearningRateFinder(min_lr=1e-6, max_lr=10.0, num_steps=100)
+    model.fit(x, y, batch_size=64, epochs=10, callbacks=[finder], verbose=0)
+    print(finder.result.edge_of_stability, finder.result.steepest)
+    ```
+
+    Args:
+        min_lr: the rate of the first step, > 0.
+        max_lr: the rate of the last step, > `min_lr`.
+        num_steps: the number of steps of the test, >= 2. `fit` must run at least this many
+            steps for the whole range to be tried.
+        beta: the smoothing weight of the loss average, in [0, 1) (fastai: 0.98).
+        divergence_factor: stop when the smoothed loss exceeds this multiple of its lowest
+            value, > 1 (fastai: 4).
+        safety_factor: the edge-of-stability suggestion is the rate at the lowest smoothed loss
+            divided by this, >= 1.
+
+    Raises:
+        ValueError: for arguments outside the ranges above.
+
+    Reference:
+        - [Smith, 2017. Cyclical Learning Rates for Training Neural
+          Networks](https://arxiv.org/abs/1506.01186), section 3.3
+        - fastai's [`lr_find`](https://docs.fast.ai/callback.schedule.html#lr_find)
+    """
+
+    def __init__(
+        self,
+        min_lr: float = 1e-7,
+        max_lr: float = 10.0,
+        num_steps: int = 100,
+        beta: float = 0.98,
+        divergence_factor: float = 4.0,
+        safety_factor: float = 10.0,
+    ):
+        super().__init__()
+        _check_range(min_lr, max_lr, num_steps)
+        if not 0.0 <= beta < 1.0:
+            raise ValueError(f"`beta` must be in [0, 1), got {beta!r}")
+        if not divergence_factor > 1.0:
+            raise ValueError(f"`divergence_factor` must be > 1, got {divergence_factor!r}")
+        if not safety_factor >= 1.0:
+            raise ValueError(f"`safety_factor` must be >= 1, got {safety_factor!r}")
+        self.min_lr = float(min_lr)
+        self.max_lr = float(max_lr)
+        self.num_steps = num_steps
+        self.beta = float(beta)
+        self.divergence_factor = float(divergence_factor)
+        self.safety_factor = float(safety_factor)
+        self.result: LearningRateFinderResult | None = None
+        self._snapshot: tuple[list, list, float] | None = None
+        self._losses: list[float] = []
+        self._diverged = False
+
+    def learning_rate_at(self, index: int) -> float:
+        """The rate of step `index` of the test (0-based)."""
+        return self.min_lr * (self.max_lr / self.min_lr) ** (index / (self.num_steps - 1))
+
+    def on_train_begin(self, logs=None):
+        model = self.model
+        optimizer = model.optimizer
+        learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        try:
+            # Assigning the current value changes nothing but fails for a schedule (TypeError)
+            # or a plain callable (AttributeError).
+            optimizer.learning_rate = learning_rate
+        except (TypeError, AttributeError) as error:
+            raise ValueError(
+                "LearningRateFinder needs an optimizer with a settable learning rate, but "
+                f"{type(optimizer).__name__}'s rate is a schedule or a callable. Compile with a "
+                "float `learning_rate` for the range test and build the schedule from its "
+                "suggestion."
+            ) from error
+        if getattr(model, "steps_per_execution", 1) != 1:
+            raise ValueError(
+                "LearningRateFinder needs `steps_per_execution=1` in `compile` so that it can "
+                f"set the rate every step, got {model.steps_per_execution}"
+            )
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        self._snapshot = (
+            [keras.ops.convert_to_numpy(v) for v in model.variables],
+            [keras.ops.convert_to_numpy(v) for v in optimizer.variables],
+            learning_rate,
+        )
+        self._losses = []
+        self._diverged = False
+        self.result = None
+
+    def on_train_batch_begin(self, batch, logs=None):
+        model = self.model  # on JAX, reading `model` syncs the state the assignments change
+        model.reset_metrics()
+        model.optimizer.learning_rate = self.learning_rate_at(len(self._losses))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._losses.append(float((logs or {})["loss"]))
+        smoothed = smooth_losses(self._losses, self.beta)
+        # Once a loss is not finite the average never is again, so a finite latest value means
+        # the whole curve is finite.
+        latest = smoothed[-1]
+        if not math.isfinite(latest) or latest > self.divergence_factor * smoothed.min():
+            self._diverged = True
+            self.model.stop_training = True
+        elif len(self._losses) >= self.num_steps:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self.restore()
+        self.result = LearningRateFinderResult.from_losses(
+            [self.learning_rate_at(i) for i in range(len(self._losses))],
+            self._losses,
+            beta=self.beta,
+            safety_factor=self.safety_factor,
+            diverged=self._diverged,
+        )
+
+    def restore(self) -> None:
+        """Put back the model and optimizer state saved when training began (once)."""
+        if self._snapshot is None:
+            return
+        model_values, optimizer_values, learning_rate = self._snapshot
+        self._snapshot = None
+        model = self.model
+        for variable, value in zip(model.variables, model_values, strict=True):
+            variable.assign(value)
+        for variable, value in zip(model.optimizer.variables, optimizer_values, strict=True):
+            variable.assign(value)
+        # A wrapping optimizer may keep the variable behind `learning_rate` outside `variables`.
+        model.optimizer.learning_rate = learning_rate
+
+
+def find_learning_rate(
+    model: keras.Model,
+    x: Any,
+    y: Any = None,
+    *,
+    batch_size: int | None = 32,
+    min_lr: float = 1e-7,
+    max_lr: float = 10.0,
+    num_steps: int = 100,
+    beta: float = 0.98,
+    divergence_factor: float = 4.0,
+    safety_factor: float = 10.0,
+    verbose: int = 0,
+) -> LearningRateFinderResult:
+    """Run the learning-rate range test on a compiled model and return the curve.
+
+    Trains `model` for up to `num_steps` steps with `LearningRateFinder`, then restores its
+    weights and optimizer state, also when training raises.
+
+    Example:
+
+    ```python
+    model.compile(keras.optimizers.SGD(momentum=0.9), "sparse_categorical_crossentropy")
+    result = find_learning_rate(model, x_train, y_train, batch_size=64)
+    result.save_plot("lr_finder.png")
+    model.optimizer.learning_rate = result.edge_of_stability
+    ```
+
+    Args:
+        model: a compiled Keras model whose optimizer has a float learning rate.
+        x: inputs as for `model.fit`: arrays (cycled over as many epochs as needed) or a
+            dataset or generator, which must yield at least `num_steps` batches (`repeat()` it).
+        y: targets when `x` is an array.
+        batch_size: the batch size when `x` is an array; ignored for datasets.
+        min_lr: the rate of the first step, > 0.
+        max_lr: the rate of the last step, > `min_lr`.
+        num_steps: the number of steps, >= 2.
+        beta: the smoothing weight of the loss, in [0, 1).
+        divergence_factor: stop when the smoothed loss exceeds this multiple of its lowest
+            value, > 1.
+        safety_factor: divisor of the edge-of-stability suggestion, >= 1.
+        verbose: passed to `fit`.
+
+    Returns:
+        The `LearningRateFinderResult`.
+
+    Raises:
+        ValueError: if the model is not compiled, or for arguments outside the ranges above.
+    """
+    if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
+        raise ValueError("`model` must be compiled (with an optimizer and a loss) first")
+    finder = LearningRateFinder(
+        min_lr=min_lr,
+        max_lr=max_lr,
+        num_steps=num_steps,
+        beta=beta,
+        divergence_factor=divergence_factor,
+        safety_factor=safety_factor,
+    )
+    first_input = keras.tree.flatten(x)[0]
+    if getattr(first_input, "shape", None):
+        if batch_size is None or batch_size <= 0:
+            raise ValueError(f"`batch_size` must be a positive integer, got {batch_size!r}")
+        steps_per_epoch = math.ceil(first_input.shape[0] / batch_size)
+        fit_arguments = {"batch_size": batch_size, "epochs": math.ceil(num_steps / steps_per_epoch)}
+    else:
+        # A dataset brings its own order; `fit` would warn about its default `shuffle=True`.
+        fit_arguments = {"epochs": 1, "steps_per_epoch": num_steps, "shuffle": False}
+    try:
+        model.fit(x, y, callbacks=[finder], verbose=verbose, **fit_arguments)
+    finally:
+        finder.restore()
+    return finder.result
