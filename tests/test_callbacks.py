@@ -99,6 +99,17 @@ def test_validation_checks_every_k_steps_without_disturbing_training_metrics(dat
     assert not stop.reached and stop.outcome == "cutoff"
 
 
+def test_without_stopping_the_curve_goes_on_after_the_target(data):
+    x, y, x_val, y_val = data
+    stop = TargetStopping(
+        "val_accuracy", 0.6, check_every=4, validation_data=(x_val, y_val), stop_training=False
+    )
+    make_model().fit(x, y, epochs=4, batch_size=32, verbose=0, callbacks=[stop])
+    first = next(step for step, value in stop.curve if value >= 0.6)
+    assert stop.reached and stop.steps_to_target == first and stop.outcome == "reached"
+    assert stop.curve[-1][0] == 64 and stop.best_value == max(v for _, v in stop.curve)
+
+
 def test_the_recorded_value_is_the_validation_metric_at_that_step(data):
     x, y, x_val, y_val = data
     model = make_model()

@@ -194,6 +194,26 @@ def test_finder_restores_every_variable_exactly(wrapped):
     assert not np.isfinite(result.smoothed_losses[-1]) or finite[-1] > 4 * finite.min()
 
 
+def test_finder_sweeps_and_restores_the_learned_rate_of_a_hypergradient_optimizer():
+    from keras_effort.optimizers import HypergradientAdam
+
+    x, y = data()
+    curves = []
+    for optimizer in (keras.optimizers.Adam(0.003), HypergradientAdam(0.003, hypergradient_lr=0.0)):
+        model = small_model(optimizer)
+        model.layers[2].rate = 0.0  # deterministic losses
+        model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        before = snapshot(model)
+        finder = LearningRateFinder(min_lr=1e-4, max_lr=1.0, num_steps=12)
+        model.fit(x, y, batch_size=16, epochs=12, shuffle=False, callbacks=[finder], verbose=0)
+        for old, new in zip(before, snapshot(model), strict=True):
+            np.testing.assert_array_equal(new, old)
+        curves.append(finder.result.losses)
+    # With a zero hyper-step the hypergradient optimizer is Adam, so its range test must sweep
+    # its learned rate exactly as Adam's is swept.
+    np.testing.assert_allclose(curves[1], curves[0], rtol=1e-5)
+
+
 def test_finder_sets_the_exponential_rates_and_records_batch_losses():
     model = small_model(keras.optimizers.SGD(learning_rate=0.1))
     x, y = data(64)

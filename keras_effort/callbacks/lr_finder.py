@@ -324,12 +324,22 @@ class LearningRateFinder(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         model = self.model
         optimizer = model.optimizer
+        if not optimizer.built:
+            optimizer.build(model.trainable_variables)
         learning_rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        # Saved before the rate is first set: for optimizers with learned rates (the
+        # hypergradient ones) setting it restarts those rates from the value set.
+        self._snapshot = (
+            [keras.ops.convert_to_numpy(v) for v in model.variables],
+            [keras.ops.convert_to_numpy(v) for v in optimizer.variables],
+            learning_rate,
+        )
         try:
             # Assigning the current value changes nothing but fails for a schedule (TypeError)
             # or a plain callable (AttributeError).
             optimizer.learning_rate = learning_rate
         except (TypeError, AttributeError) as error:
+            self._snapshot = None  # nothing was changed: nothing to restore
             raise ValueError(
                 "LearningRateFinder needs an optimizer with a settable learning rate, but "
                 f"{type(optimizer).__name__}'s rate is a schedule or a callable. Compile with a "
@@ -341,13 +351,6 @@ class LearningRateFinder(keras.callbacks.Callback):
                 "LearningRateFinder needs `steps_per_execution=1` in `compile` so that it can "
                 f"set the rate every step, got {model.steps_per_execution}"
             )
-        if not optimizer.built:
-            optimizer.build(model.trainable_variables)
-        self._snapshot = (
-            [keras.ops.convert_to_numpy(v) for v in model.variables],
-            [keras.ops.convert_to_numpy(v) for v in optimizer.variables],
-            learning_rate,
-        )
         self._losses = []
         self._diverged = False
         self.result = None
@@ -386,12 +389,13 @@ class LearningRateFinder(keras.callbacks.Callback):
         model_values, optimizer_values, learning_rate = self._snapshot
         self._snapshot = None
         model = self.model
+        # First the rate (a wrapping optimizer may keep its variable outside `variables`, and
+        # setting it restarts learned rates), then every variable as it was.
+        model.optimizer.learning_rate = learning_rate
         for variable, value in zip(model.variables, model_values, strict=True):
             variable.assign(value)
         for variable, value in zip(model.optimizer.variables, optimizer_values, strict=True):
             variable.assign(value)
-        # A wrapping optimizer may keep the variable behind `learning_rate` outside `variables`.
-        model.optimizer.learning_rate = learning_rate
 
 
 def find_learning_rate(

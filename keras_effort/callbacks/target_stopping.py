@@ -134,8 +134,12 @@ class TargetStopping(keras.callbacks.Callback):
 
     @property
     def finished(self) -> bool:
-        """Whether the current attempt has reached the target or diverged."""
-        return self.reached or self._diverged
+        """Whether checks are over: diverged, or reached with `stop_training` on.
+
+        With `stop_training=False` checks go on after the target, so the curve and the best
+        value cover the whole run while `steps_to_target` keeps the first success.
+        """
+        return self._diverged or (self.reached and self.stop_training)
 
     @property
     def diverged(self) -> bool:
@@ -265,7 +269,7 @@ class TargetStopping(keras.callbacks.Callback):
         self.curve.append((step, value))
         if self.watch.better(value, self.best_value):
             self.best_value = value
-        if self.watch.reached(value):
+        if not self.reached and self.watch.reached(value):
             self.reached = True
             self.steps_to_target = step
             self.seconds_to_target = time.perf_counter() - self._started

@@ -1,0 +1,26 @@
+"""Optimizers that adapt their own learning rates (Keras 3, `keras.ops` only).
+
+Every optimizer here keeps all of its mutable state in Keras variables created in `build`,
+so that saving, reloading and `keras_effort.callbacks.Restarts` (which resets an optimizer by
+re-assigning the values its variables had right after `build`) work without special cases.
+Optimizers that learn hyperparameters expose them as `optimizer.learned_hyperparameters`,
+a dict mapping a name to a tensor (a scalar, or a tensor of any shape).
+"""
+
+from keras_effort.optimizers.active_lr import (
+    ActiveAdaBelief,
+    ActiveAdamW,
+    ActiveLR,
+    ActiveLREpochEnd,
+    ActiveRAdam,
+    ActiveSGD,
+)
+from keras_effort.optimizers.adabelief import AdaBelief
+from keras_effort.optimizers.hypergradient_adam import HypergradientAdam
+from keras_effort.optimizers.hypergradient_rmsprop import HypergradientRMSprop
+from keras_effort.optimizers.hypergradient_sgd import HypergradientSGD
+from keras_effort.optimizers.radam import RAdam
+
+__all__: list[str] = ["HypergradientAdam", "HypergradientRMSprop", "HypergradientSGD"]
+__all__ += ["ActiveAdaBelief", "ActiveAdamW", "ActiveLR", "ActiveLREpochEnd", "ActiveRAdam"]
+__all__ += ["ActiveSGD", "AdaBelief", "RAdam"]

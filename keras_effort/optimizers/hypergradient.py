@@ -1,0 +1,524 @@
+"""Shared machinery of the hypergradient optimizers.
+
+A hypergradient optimizer learns some of its own hyperparameters online (Baydin et al. 2018;
+Chandra et al. 2022). For every learned hyperparameter `k` it keeps, per model variable, the
+derivative of the last update with respect to `k`, the previous weights held constant:
+
+    direction_k = -d theta_{t-1} / d k
+
+so that the hypergradient of the loss at the current weights is `dL/dk = -g_t . direction_k`
+(for the learning rate, `direction` is the previous update `u_{t-1}`). The hyperparameters are
+updated with this hypergradient *before* the model variables are updated at step `t`, by a
+hyper-optimizer that may itself be a hypergradient optimizer (a "tower").
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+from keras import ops
+
+SCOPES = ("global", "variable", "element")
+RULES = ("additive", "multiplicative")
+LEARNING_RATE = "learning_rate"
+
+
+class HypergradientOptimizer(keras.optimizers.Optimizer):
+    """Base class: a Keras optimizer whose learning rate (and more) is learned online.
+
+    Subclasses name the hyperparameters they can learn in `_learnable` (the learning rate
+    first, then hyperparameters in (0, 1) such as momentum or Adam's betas, stored as plain
+    float attributes), create their own slots in `_build_slots` and compute one update
+    direction and its derivatives in `_direction`. Everything else is shared: the learned
+    variables, the hypergradients, the hyper-optimizer, bounds, NaN safety, weight decay,
+    distribution and serialization.
+
+    Args:
+        learning_rate: a non-negative float (the initial learned rate; the learned rate starts
+            from it even if `optimizer.learning_rate` is assigned before the first step), a
+            `keras.optimizers.schedules.LearningRateSchedule` or a callable (the base rate that
+            a learned multiplier, starting at 1, scales).
+        hypergradient_lr: step size of the default hyper-optimizer `SGD(hypergradient_lr)`
+            (additive rule) or `beta` of the multiplicative rule; unused with the additive rule
+            and a custom `hyper_optimizer`. `None` takes the subclass' default.
+        scope: `"global"` (one learned value per hyperparameter), `"variable"` (one per model
+            variable) or `"element"` (one per weight).
+        rule: `"additive"` (the hyper-optimizer takes a gradient step on the learning rate) or
+            `"multiplicative"` (`alpha *= 1 + hypergradient_lr * cos(g_t, u_{t-1})`).
+        learn: names of the hyperparameters to learn, a subset of the subclass' learnable ones.
+        hyper_optimizer: a fresh, unbuilt Keras optimizer that updates the learned
+            hyperparameters, possibly itself a `HypergradientOptimizer` (a tower). `None`
+            means `keras.optimizers.SGD(hypergradient_lr)`.
+        learning_rate_bounds: `(low, high)`, the learned rate is kept in this closed interval
+            (in rate units, also when a schedule is the base rate). `0 <= low <= high`.
+        **kwargs: the base optimizer options of `keras.optimizers.Optimizer`.
+
+    Raises:
+        ValueError: for a negative or non-finite rate, an unknown scope, rule or learned
+            hyperparameter, bad bounds, or a hyper-optimizer that is built already.
+    """
+
+    _learnable: tuple[str, ...] = (LEARNING_RATE,)
+    _default_hypergradient_lr: float = 1e-3
+
+    def __init__(
+        self,
+        learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+        hypergradient_lr: float | None = None,
+        scope: str = "global",
+        rule: str = "additive",
+        learn: Sequence[str] = (LEARNING_RATE,),
+        hyper_optimizer: keras.optimizers.Optimizer | None = None,
+        learning_rate_bounds: Sequence[float] = (0.0, 1.0),
+        **kwargs: Any,
+    ) -> None:
+        learn = (learn,) if isinstance(learn, str) else tuple(learn)
+        _check_arguments(
+            learning_rate,
+            hypergradient_lr,
+            scope,
+            rule,
+            learn,
+            self._learnable,
+            hyper_optimizer,
+            learning_rate_bounds,
+        )
+        super().__init__(learning_rate=learning_rate, **kwargs)
+        self._initial_rate = (
+            float(learning_rate) if isinstance(learning_rate, (int, float)) else 1.0
+        )
+        self.hypergradient_lr = (
+            self._default_hypergradient_lr if hypergradient_lr is None else hypergradient_lr
+        )
+        self.scope = scope
+        self.rule = rule
+        self.learn = learn
+        self.learning_rate_bounds = tuple(float(b) for b in learning_rate_bounds)
+        self._custom_hyper_optimizer = hyper_optimizer is not None
+        self.hyper_optimizer = (
+            hyper_optimizer
+            if hyper_optimizer is not None
+            else keras.optimizers.SGD(learning_rate=float(self.hypergradient_lr))
+        )
+
+    # Subclass interface -------------------------------------------------------------------------
+
+    def _build_slots(self, variables: list) -> None:
+        """Create the slots of the underlying optimizer (momentum, moments, ...)."""
+        raise NotImplementedError
+
+    def _direction(self, gradient, variable, hyperparameters: dict, step) -> tuple[Any, dict]:
+        """Advance the slots of `variable` and return its update direction.
+
+        Args:
+            gradient: the (clipped, all-reduced) gradient of `variable`, in its dtype.
+            variable: the model variable.
+            hyperparameters: the current value of each learnable hyperparameter except the
+                learning rate, a scalar or a tensor shaped like `variable`.
+            step: the 1-based step number, a float tensor.
+
+        Returns:
+            `(u, derivatives)`: the direction `u` (the step is `-learning_rate * u`) and, for
+                each learnable hyperparameter but the learning rate, `d u / d hyperparameter`
+                with the slots' previous values held constant.
+        """
+        raise NotImplementedError
+
+    # Keras optimizer ----------------------------------------------------------------------------
+
+    @property
+    def variables(self) -> list:
+        return self._variables[:] + self.hyper_optimizer.variables
+
+    @property
+    def _scheduled(self) -> bool:
+        return not isinstance(self._learning_rate, keras.Variable)
+
+    @property
+    def learning_rate(self) -> Any:
+        """The base rate: the initial learned rate, or the schedule's current value."""
+        return super().learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, value: float) -> None:
+        # Setting the rate (the learning-rate finder, ReduceLROnPlateau, a user) restarts the
+        # learned rates from it, as if it had been given to the constructor.
+        keras.optimizers.Optimizer.learning_rate.fset(self, value)
+        if self._scheduled:
+            return
+        self._initial_rate = float(value)
+        for variable in getattr(self, "_learned", {}).get(LEARNING_RATE, []):
+            variable.assign(ops.full(variable.shape, float(value), dtype=variable.dtype))
+
+    def build(self, variables: list) -> None:
+        if self.built:
+            return
+        super().build(variables)
+        self._build_slots(variables)
+        self._learned: dict[str, list] = {}
+        self._directions: dict[str, list] = {}
+        for name in self.learn:
+            self._learned[name] = self._add_learned_variables(
+                name, self._initializer(name), variables
+            )
+            self._directions[name] = self.add_optimizer_variables(variables, f"{name}_direction")
+        hyper_variables = [v for name in self._hyper_optimized_names() for v in self._learned[name]]
+        if hyper_variables:
+            self.hyper_optimizer.build(hyper_variables)
+
+    def _initializer(self, name: str) -> keras.initializers.Initializer:
+        # A constant (not a read of the rate variable) so that the optimizer can be built
+        # inside a jit-compiled function, where variable creation must be lifted out; a NumPy
+        # float64 so that a float64 variable is not initialised through float32.
+        value = self._initial_rate if name == LEARNING_RATE else _logit(getattr(self, name))
+        return keras.initializers.Constant(np.float64(value))
+
+    def _add_learned_variables(self, name: str, initializer, variables: list) -> list:
+        if self.scope == "global":
+            return [self.add_variable(shape=(), initializer=initializer, name=name)]
+        if self.scope == "variable":
+            return [
+                self.add_variable(shape=(), initializer=initializer, name=f"{name}_{v.name}")
+                for v in variables
+            ]
+        return [
+            self.add_variable_from_reference(v, name, initializer=initializer) for v in variables
+        ]
+
+    def _hyper_optimized_names(self) -> list[str]:
+        if self.rule == "multiplicative":
+            return [name for name in self.learn if name != LEARNING_RATE]
+        return list(self.learn)
+
+    def _apply_weight_decay(self, variables: list) -> None:
+        """Weight decay is part of the update direction, scaled by the learned rate."""
+
+    def _backend_update_step(self, grads: list, trainable_variables: list, learning_rate) -> None:
+        if keras.backend.backend() == "tensorflow":
+            _tensorflow_update_all(self, grads, trainable_variables, learning_rate)
+        else:
+            self._update_all(grads, trainable_variables, learning_rate)
+
+    def update_step(self, gradient, variable, learning_rate) -> None:
+        raise NotImplementedError(
+            f"{type(self).__name__} updates all variables together: a global learned rate needs "
+            "the hypergradient over every variable first. Use `apply` or `apply_gradients`."
+        )
+
+    # The hypergradient step ---------------------------------------------------------------------
+
+    def _update_all(self, grads: list, trainable_variables: list, learning_rate) -> None:
+        """One step: adapt the hyperparameters with `g_t`, then update every variable."""
+        grads = [
+            ops.cast(ops.convert_to_tensor(g), v.dtype)
+            for g, v in zip(grads, trainable_variables, strict=True)
+        ]
+        indices = [self._get_variable_index(v) for v in trainable_variables]
+        base_rate = learning_rate if self._scheduled else None
+        self._update_hyperparameters(grads, indices, base_rate)
+
+        for gradient, variable, index in zip(grads, trainable_variables, indices, strict=True):
+            dtype = variable.dtype
+            direction, derivatives = self._direction(
+                gradient,
+                variable,
+                self._hyperparameter_values(index, dtype),
+                ops.cast(self.iterations + 1, dtype),
+            )
+            if self.weight_decay is not None and self._use_weight_decay(variable):
+                direction = direction + self.weight_decay * variable
+            # d theta / d (learned rate variable) is -direction, times the base rate if scheduled.
+            rate_derivative = (
+                direction if base_rate is None else direction * ops.cast(base_rate, dtype)
+            )
+            if LEARNING_RATE not in self.learn:
+                rate = ops.cast(learning_rate, dtype)
+            elif base_rate is None:
+                rate = self._learned_value(LEARNING_RATE, index, dtype)
+            else:
+                rate = self._learned_value(LEARNING_RATE, index, dtype) * ops.cast(base_rate, dtype)
+            for name in self.learn:
+                value = rate_derivative if name == LEARNING_RATE else rate * derivatives[name]
+                self.assign(self._directions[name][index], value)
+            self.assign_sub(variable, rate * direction)
+
+    def _update_hyperparameters(self, grads: list, indices: list, base_rate) -> None:
+        learned = {name: self._scoped(name, indices) for name in self.learn}
+        hypergradients = {name: self._hypergradients(name, grads, indices) for name in self.learn}
+        previous = {name: [read_value(v) for v in learned[name]] for name in self.learn}
+
+        hyper_names = self._hyper_optimized_names()
+        if hyper_names:
+            hyper_grads = [
+                ops.where(ops.isfinite(h), h, ops.zeros_like(h))
+                for name in hyper_names
+                for h in hypergradients[name]
+            ]
+            hyper_variables = [v for name in hyper_names for v in learned[name]]
+            _hyper_step(self.hyper_optimizer, hyper_grads, hyper_variables)
+        if self.rule == "multiplicative" and LEARNING_RATE in self.learn:
+            for variable, cosine in zip(
+                learned[LEARNING_RATE], self._cosines(grads, indices), strict=True
+            ):
+                factor = 1.0 + self.hypergradient_lr * ops.cast(cosine, variable.dtype)
+                self.assign(variable, variable * factor)
+
+        low, high = self.learning_rate_bounds
+        for name in self.learn:
+            for variable, old, hypergradient in zip(
+                learned[name], previous[name], hypergradients[name], strict=True
+            ):
+                new = read_value(variable)
+                if name == LEARNING_RATE:
+                    new = self._clip_rate(new, low, high, base_rate)
+                keep = ops.logical_not(ops.isfinite(hypergradient) & ops.isfinite(new))
+                self.assign(variable, ops.where(keep, old, new))
+
+    def _clip_rate(self, value, low: float, high: float, base_rate):
+        if base_rate is None:
+            return ops.clip(value, low, high)
+        # The bounds are in rate units: the learned multiplier is bounded by bounds / base rate.
+        base_rate = ops.cast(base_rate, value.dtype)
+        positive = base_rate > 0
+        safe_rate = ops.where(positive, base_rate, ops.ones_like(base_rate))
+        clipped = ops.minimum(ops.maximum(value, low / safe_rate), high / safe_rate)
+        return ops.where(positive, clipped, ops.maximum(value, 0.0))
+
+    def _hypergradients(self, name: str, grads: list, indices: list) -> list:
+        """`dL/d(learned variable)` for each learned variable of `name`."""
+        variables = self._scoped(name, indices)
+        dtype = variables[0].dtype
+        partial = [
+            -ops.cast(self._dot(g, self._directions[name][i]), dtype)
+            for g, i in zip(grads, indices, strict=True)
+        ]
+        if self.scope == "global":
+            partial = [sum(partial)]
+        if name == LEARNING_RATE:
+            return partial
+        # Chain rule through the reparameterisation value = (tanh(x) + 1) / 2.
+        return [
+            p * (1.0 - ops.square(ops.tanh(x))) / 2.0
+            for p, x in zip(partial, variables, strict=True)
+        ]
+
+    def _cosines(self, grads: list, indices: list) -> list:
+        """`cos(g_t, u_{t-1})` over each learned rate's scope; 0 where either is zero."""
+        directions = [self._directions[LEARNING_RATE][i] for i in indices]
+        dots = [self._dot(g, u) for g, u in zip(grads, directions, strict=True)]
+        grad_norms = [self._dot(g, g) for g in grads]
+        direction_norms = [self._dot(u, u) for u in directions]
+        if self.scope == "global":
+            dtype = self._learned[LEARNING_RATE][0].dtype
+            dots, grad_norms, direction_norms = (
+                [sum(ops.cast(x, dtype) for x in values)]
+                for values in (dots, grad_norms, direction_norms)
+            )
+        cosines = []
+        for dot, grad_norm, direction_norm in zip(dots, grad_norms, direction_norms, strict=True):
+            norms = ops.sqrt(grad_norm * direction_norm)
+            positive = norms > 0
+            cosines.append(ops.where(positive, dot / ops.where(positive, norms, 1.0), 0.0))
+        return cosines
+
+    def _scoped(self, name: str, indices: list) -> list:
+        """The learned variables of `name` that the variables at `indices` use."""
+        if self.scope == "global":
+            return self._learned[name]
+        return [self._learned[name][i] for i in indices]
+
+    def _dot(self, x, y):
+        """`x . y` over the scope: elementwise for the element scope, else a scalar."""
+        return x * y if self.scope == "element" else ops.vdot(x, y)
+
+    def _learned_value(self, name: str, index: int, dtype: str):
+        variable = self._learned[name][0 if self.scope == "global" else index]
+        value = ops.cast(variable, dtype)
+        return value if name == LEARNING_RATE else (ops.tanh(value) + 1.0) / 2.0
+
+    def _hyperparameter_values(self, index: int, dtype: str) -> dict:
+        return {
+            name: (
+                self._learned_value(name, index, dtype)
+                if name in self.learn
+                else ops.convert_to_tensor(getattr(self, name), dtype)
+            )
+            for name in self._learnable[1:]
+        }
+
+    # Observability and serialization ------------------------------------------------------------
+
+    @property
+    def learned_hyperparameters(self) -> dict[str, Any]:
+        """The current learned values, by name; empty before the optimizer is built.
+
+        Returns:
+            A dict mapping `"<hyperparameter>"` (global scope, a scalar) or
+                `"<hyperparameter>/<variable path>"` (variable and element scopes) to a
+                tensor. The learning rate is given in rate units (the learned multiplier times
+                the base rate when the base rate is a schedule). A hypergradient
+                hyper-optimizer's own values follow with the prefix `"hyper/"`.
+        """
+        if not self.built:
+            return {}
+        values = {}
+        for name in self.learn:
+            learned = [
+                self._learned_value(name, i, v.dtype) for i, v in enumerate(self._learned[name])
+            ]
+            if name == LEARNING_RATE and self._scheduled:
+                learned = [v * ops.cast(self.learning_rate, v.dtype) for v in learned]
+            if self.scope == "global":
+                values[name] = learned[0]
+            else:
+                for variable, value in zip(self._trainable_variables, learned, strict=True):
+                    values[f"{name}/{variable.path}"] = value
+        if isinstance(self.hyper_optimizer, HypergradientOptimizer):
+            for name, value in self.hyper_optimizer.learned_hyperparameters.items():
+                values[f"hyper/{name}"] = value
+        return values
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update(
+            {
+                "hypergradient_lr": self.hypergradient_lr,
+                "scope": self.scope,
+                "rule": self.rule,
+                "learn": list(self.learn),
+                "hyper_optimizer": (
+                    keras.optimizers.serialize(self.hyper_optimizer)
+                    if self._custom_hyper_optimizer
+                    else None
+                ),
+                "learning_rate_bounds": list(self.learning_rate_bounds),
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None):
+        config = dict(config)
+        if isinstance(config.get("hyper_optimizer"), dict):
+            config["hyper_optimizer"] = keras.optimizers.deserialize(
+                config["hyper_optimizer"], custom_objects=custom_objects
+            )
+        return super().from_config(config, custom_objects=custom_objects)
+
+
+def _hyper_step(optimizer: keras.optimizers.Optimizer, grads: list, variables: list) -> None:
+    """One step of the hyper-optimizer, inside the caller's update (no second all-reduce)."""
+    if isinstance(optimizer, HypergradientOptimizer):
+        optimizer._update_all(grads, variables, optimizer.learning_rate)
+    else:
+        grads = optimizer._clip_gradients(grads)
+        for gradient, variable in zip(grads, variables, strict=True):
+            optimizer.update_step(gradient, variable, optimizer.learning_rate)
+    optimizer._iterations.assign_add(1)
+
+
+def _tensorflow_update_all(
+    optimizer: HypergradientOptimizer, grads: list, trainable_variables: list, learning_rate
+) -> None:
+    """Run `_update_all` once per replica with all-reduced gradients (tf.distribute).
+
+    Keras' TF optimizer updates each variable with `extended.update`; a global rate needs all
+    gradients in one function, so the whole step runs in the update of one mirrored variable,
+    where reads and writes of mirrored variables use the replica's own copy.
+    """
+    import tensorflow as tf
+
+    pairs = optimizer._all_reduce_sum_gradients(
+        [(g, v.value) for g, v in zip(grads, trainable_variables, strict=True)]
+    )
+    reduced = [g for g, _ in pairs]
+    anchor = optimizer._learned[optimizer.learn[0]][0].value
+
+    def update(_, grads, learning_rate):
+        optimizer._update_all(grads, trainable_variables, learning_rate)
+        return tf.constant(0)
+
+    def cross_replica_update(distribution, grads, learning_rate):
+        distribution.extended.update(anchor, update, args=(grads, learning_rate), group=False)
+
+    tf.__internal__.distribute.interim.maybe_merge_call(
+        cross_replica_update, optimizer._distribution_strategy, reduced, learning_rate
+    )
+
+
+def read_value(variable):
+    """The variable's current value, as a tensor that later assignments leave unchanged.
+
+    On TensorFlow `ops.convert_to_tensor(variable)` returns the variable itself, whose value
+    is read only when an op uses it, possibly after an assignment.
+    """
+    return ops.copy(variable)
+
+
+def _logit(value: float) -> float:
+    """The inverse of `(tanh(x) + 1) / 2`."""
+    return math.atanh(2.0 * value - 1.0)
+
+
+def check_unit_interval(name: str, value: Any, learned: bool) -> None:
+    """Raise unless `value` is a float in [0, 1), or in (0, 1) when it is learned."""
+    low_ok = value > 0 if learned else value >= 0
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and low_ok and value < 1):
+        interval = "(0, 1) when it is learned" if learned else "[0, 1)"
+        raise ValueError(f"`{name}` must be a float in {interval}, got {value!r}")
+
+
+def _check_arguments(
+    learning_rate: Any,
+    hypergradient_lr: Any,
+    scope: Any,
+    rule: Any,
+    learn: tuple,
+    learnable: tuple[str, ...],
+    hyper_optimizer: Any,
+    learning_rate_bounds: Any,
+) -> None:
+    if isinstance(learning_rate, (int, float)) and not (
+        math.isfinite(learning_rate) and learning_rate >= 0
+    ):
+        raise ValueError(
+            "`learning_rate` must be a finite float >= 0, a LearningRateSchedule or a callable, "
+            f"got {learning_rate!r}"
+        )
+    if hypergradient_lr is not None and not (
+        isinstance(hypergradient_lr, (int, float))
+        and math.isfinite(hypergradient_lr)
+        and hypergradient_lr >= 0
+    ):
+        raise ValueError(
+            f"`hypergradient_lr` must be a finite float >= 0, got {hypergradient_lr!r}"
+        )
+    if scope not in SCOPES:
+        raise ValueError(f"`scope` must be one of {SCOPES}, got {scope!r}")
+    if rule not in RULES:
+        raise ValueError(f"`rule` must be one of {RULES}, got {rule!r}")
+    unknown = [name for name in learn if name not in learnable]
+    if not learn or unknown or len(set(learn)) != len(learn):
+        raise ValueError(
+            f"`learn` must be a non-empty list of distinct names from {learnable}, got {learn!r}"
+        )
+    if hyper_optimizer is not None:
+        if not isinstance(hyper_optimizer, keras.optimizers.Optimizer):
+            raise ValueError(
+                f"`hyper_optimizer` must be a keras.optimizers.Optimizer, got {hyper_optimizer!r}"
+            )
+        if hyper_optimizer.built:
+            raise ValueError("`hyper_optimizer` must be a fresh optimizer that is not built yet")
+    try:
+        low, high = (float(b) for b in learning_rate_bounds)
+    except (TypeError, ValueError):
+        low, high = math.nan, math.nan
+    if not (math.isfinite(low) and 0 <= low <= high and not math.isnan(high)):
+        raise ValueError(
+            "`learning_rate_bounds` must be (low, high) with 0 <= low <= high, low finite, "
+            f"got {learning_rate_bounds!r}"
+        )

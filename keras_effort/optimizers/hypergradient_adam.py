@@ -1,0 +1,145 @@
+"""Adam (AdamW) with hypergradient descent on its learning rate and betas."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+from keras import ops
+
+from keras_effort.optimizers.hypergradient import (
+    LEARNING_RATE,
+    HypergradientOptimizer,
+    check_unit_interval,
+    read_value,
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_effort")
+class HypergradientAdam(HypergradientOptimizer):
+    """Adam that learns its learning rate, and its betas, online (Adam-HD).
+
+    The update direction is Keras' Adam step without the rate,
+
+        u_t = m_t / (sqrt(v_t) + epsilon) * sqrt(1 - beta_2^t) / (1 - beta_1^t),
+
+    and before step `t` uses the rate, the rate is adapted with `h_t = g_t . u_{t-1}`
+    (Baydin et al.; exactly the direction of the reference `adam_hd.py`). With `weight_decay`
+    this is AdamW: `u_t` gains `weight_decay * theta_{t-1}`, so the decay is scaled by the
+    learned rate and enters the hypergradient. With `learn` containing `"beta_1"` or
+    `"beta_2"` (Chandra et al.) the betas are learned as `(tanh(x) + 1) / 2`, from
+    `d u_{t-1} / d beta` with the previous moments held constant (bias corrections included).
+
+    Args:
+        learning_rate: the initial learned rate, a float >= 0; or a
+            `keras.optimizers.schedules.LearningRateSchedule` whose value a learned
+            multiplier (starting at 1) scales. Defaults to `0.001`.
+        beta_1: decay of the first moment, in [0, 1) ((0, 1) when learned). Defaults to `0.9`.
+        beta_2: decay of the second moment, in [0, 1) ((0, 1) when learned). Defaults to
+            `0.999`.
+        epsilon: added to `sqrt(v)`. Defaults to `1e-7` (Keras' Adam).
+        weight_decay: decoupled weight decay (AdamW form) or `None`. Defaults to `None`.
+        hypergradient_lr: step size of the default hyper-optimizer `SGD(hypergradient_lr)`, or
+            `beta` of the multiplicative rule. Defaults to `1e-7` (the paper's Adam-HD runs).
+        scope: `"global"`, `"variable"` or `"element"`. Defaults to `"global"`.
+        rule: `"additive"` or `"multiplicative"`. Defaults to `"additive"`.
+        learn: the hyperparameters to learn, from `("learning_rate", "beta_1", "beta_2")`.
+        hyper_optimizer: a fresh Keras optimizer for the learned hyperparameters, possibly a
+            hypergradient optimizer itself (a tower), e.g. `keras.optimizers.SGD(1e-5)` for
+            Chandra's `Adam / SGD(1e-5)`. `None` means `SGD(hypergradient_lr)`.
+        learning_rate_bounds: `(low, high)` in rate units. Defaults to `(0.0, 1.0)`.
+        **kwargs: base optimizer options (`clipnorm`, `clipvalue`, `global_clipnorm`,
+            `use_ema`, `ema_momentum`, `ema_overwrite_frequency`, `loss_scale_factor`,
+            `gradient_accumulation_steps`, `name`).
+
+    Raises:
+        ValueError: for a negative or non-finite rate, betas outside [0, 1), a negative
+            epsilon, an unknown scope, rule or learned hyperparameter, or bad bounds.
+
+    Reference:
+        - [Baydin et al., 2018](https://arxiv.org/abs/1703.04782), "Online Learning Rate
+          Adaptation with Hypergradient Descent", ICLR.
+        - [Chandra et al., 2022](https://arxiv.org/abs/1909.13371), "Gradient Descent: The
+          Ultimate Optimizer", NeurIPS.
+        - [Kingma & Ba, 2015](https://arxiv.org/abs/1412.6980), "Adam"; [Loshchilov & Hutter,
+          2019](https://arxiv.org/abs/1711.05101), "Decoupled Weight Decay Regularization".
+    """
+
+    _learnable = (LEARNING_RATE, "beta_1", "beta_2")
+    _default_hypergradient_lr = 1e-7
+
+    def __init__(
+        self,
+        learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = 0.001,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float = 1e-7,
+        weight_decay: float | None = None,
+        hypergradient_lr: float | None = None,
+        scope: str = "global",
+        rule: str = "additive",
+        learn: Sequence[str] = (LEARNING_RATE,),
+        hyper_optimizer: keras.optimizers.Optimizer | None = None,
+        learning_rate_bounds: Sequence[float] = (0.0, 1.0),
+        name: str = "hypergradient_adam",
+        **kwargs: Any,
+    ) -> None:
+        check_unit_interval("beta_1", beta_1, learned="beta_1" in learn)
+        check_unit_interval("beta_2", beta_2, learned="beta_2" in learn)
+        if not (isinstance(epsilon, (int, float)) and epsilon >= 0):
+            raise ValueError(f"`epsilon` must be a float >= 0, got {epsilon!r}")
+        super().__init__(
+            learning_rate=learning_rate,
+            hypergradient_lr=hypergradient_lr,
+            scope=scope,
+            rule=rule,
+            learn=learn,
+            hyper_optimizer=hyper_optimizer,
+            learning_rate_bounds=learning_rate_bounds,
+            weight_decay=weight_decay,
+            name=name,
+            **kwargs,
+        )
+        self.beta_1 = float(beta_1)
+        self.beta_2 = float(beta_2)
+        self.epsilon = float(epsilon)
+
+    def _build_slots(self, variables: list) -> None:
+        self._momentums, self._velocities = self.add_optimizer_variables(
+            variables, ["momentum", "velocity"]
+        )
+
+    def _direction(self, gradient, variable, hyperparameters, step):
+        beta_1, beta_2 = hyperparameters["beta_1"], hyperparameters["beta_2"]
+        index = self._get_variable_index(variable)
+        m_slot, v_slot = self._momentums[index], self._velocities[index]
+        m_previous, v_previous = read_value(m_slot), read_value(v_slot)
+        self.assign_add(m_slot, (gradient - m_previous) * (1 - beta_1))
+        self.assign_add(v_slot, (ops.square(gradient) - v_previous) * (1 - beta_2))
+        m, v = read_value(m_slot), read_value(v_slot)
+
+        beta_1_power, beta_2_power = ops.power(beta_1, step), ops.power(beta_2, step)
+        correction = ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        root_v = ops.sqrt(v)
+        denominator = root_v + self.epsilon
+        direction = m * correction / denominator
+
+        # d/d beta_1: through m (m_previous - g) and through the bias correction 1 / (1 - b1^t).
+        d_beta_1 = correction * (
+            m_previous - gradient
+        ) / denominator + direction * step * ops.power(beta_1, step - 1) / (1 - beta_1_power)
+        # d/d beta_2: through sqrt(v) (v_previous - g^2) and through sqrt(1 - b2^t).
+        positive = root_v > 0
+        d_root_v = ops.where(
+            positive, (v_previous - ops.square(gradient)) / (2 * ops.where(positive, root_v, 1)), 0
+        )
+        d_beta_2 = -correction * m * d_root_v / ops.square(
+            denominator
+        ) - direction * step * ops.power(beta_2, step - 1) / (2 * (1 - beta_2_power))
+        return direction, {"beta_1": d_beta_1, "beta_2": d_beta_2}
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config.update({"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon})
+        return config
