@@ -515,3 +515,50 @@ def test_restarts_under_mirrored_strategy(data, mirrored_strategy):
     make_model().fit(x, y, epochs=5, batch_size=32, verbose=0, callbacks=[single, single_starts])
     for mirrored_weights, single_weights in zip(starts.weights, single_starts.weights, strict=True):
         np.testing.assert_allclose(mirrored_weights[0], single_weights[0])
+
+
+class LearnedAtStarts(keras.callbacks.Callback):
+    """Records an optimizer's learned hyperparameters before the first step of every attempt."""
+
+    def __init__(self):
+        super().__init__()
+        self.values = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        optimizer = self.model.optimizer
+        if int(keras.ops.convert_to_numpy(optimizer.iterations)) == 0:
+            learned = optimizer.learned_hyperparameters
+            self.values.append(
+                {k: keras.ops.convert_to_numpy(v).copy() for k, v in learned.items()}
+            )
+
+
+@pytest.mark.parametrize("kind", ["hypergradient", "activelr"])
+def test_restarts_reset_the_learned_state_of_our_optimizers(data, tmp_path, kind):
+    from keras_effort.optimizers import ActiveLR, HypergradientAdam
+
+    x, y, x_val, y_val = data
+    if kind == "hypergradient":
+        optimizer = HypergradientAdam(0.01, hypergradient_lr=1e-3, scope="variable")
+    else:
+        optimizer = ActiveLR(keras.optimizers.SGD(0.05, momentum=0.9), period=4, increase=0.5)
+    target = TargetStopping("val_accuracy", 1.0, check_every=5, validation_data=(x_val, y_val))
+    restarts = Restarts(target, FixedCutoff(20), max_steps=60, seed=0)
+    board = EffortTensorBoard(tmp_path / kind, restarts)
+    starts = LearnedAtStarts()
+    model = make_model(optimizer=optimizer)
+    model.fit(x, y, epochs=10, batch_size=32, verbose=0, callbacks=[restarts, board, starts])
+    assert len(starts.values) == 3
+    initial = 0.01 if kind == "hypergradient" else 1.0
+    for values in starts.values:  # every attempt starts from the initial learned values
+        for value in values.values():
+            np.testing.assert_allclose(value, initial, rtol=1e-6)
+    final = {k: keras.ops.convert_to_numpy(v) for k, v in optimizer.learned_hyperparameters.items()}
+    assert any(not np.allclose(v, initial) for v in final.values())  # and they did move
+    tensors, _ = _read(tmp_path / kind)
+    learned_tags = {tag for tag in set(tensors.tag) if tag.startswith("learned/")}
+    if kind == "hypergradient":  # one scalar rate per weight tensor
+        assert len(learned_tags) == len(model.trainable_variables)
+    else:  # one multiplier per element: logged as its spread and a histogram per variable
+        suffixes = {tag.rsplit("/", 1)[1] for tag in learned_tags}
+        assert suffixes == {"mean", "min", "max", "kernel", "bias"}
