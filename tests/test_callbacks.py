@@ -562,3 +562,13 @@ def test_restarts_reset_the_learned_state_of_our_optimizers(data, tmp_path, kind
     else:  # one multiplier per element: logged as its spread and a histogram per variable
         suffixes = {tag.rsplit("/", 1)[1] for tag in learned_tags}
         assert suffixes == {"mean", "min", "max", "kernel", "bias"}
+
+
+def test_epoch_checks_leave_the_batch_hook_default():
+    # Keras dispatches batch ends asynchronously (on thread-safe backends) only when no
+    # callback overrides the batch hook; epoch checks must not.
+    from keras.src.utils.python_utils import is_default
+
+    assert is_default(TargetStopping("val_accuracy", 0.9).on_train_batch_end)
+    assert is_default(copy.deepcopy(TargetStopping("val_accuracy", 0.9)).on_train_batch_end)
+    assert not is_default(TargetStopping("accuracy", 0.9, check_every=5).on_train_batch_end)

@@ -90,6 +90,10 @@ class TargetStopping(keras.callbacks.Callback):
         self.watch = TargetMonitor(
             monitor, target, mode, check_every, validation_data, validation_batch_size
         )
+        if not self.watch.stepwise:
+            # Keras dispatches batch ends asynchronously only when no callback overrides the
+            # batch hook: epoch checks keep the default one, so they cost a bare `fit` nothing.
+            self.on_train_batch_end = super().on_train_batch_end
         self.ledger = ledger
         self.experiment = experiment
         self.config = dict(config or {})
