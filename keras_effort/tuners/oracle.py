@@ -1,0 +1,649 @@
+"""`EffortOracle`: a KerasTuner oracle that ranks trials by expected effort to a target."""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import keras_tuner
+import numpy as np
+from keras_tuner.engine.hyperparameters import Boolean, Choice, Fixed
+from keras_tuner.engine.trial import Trial, TrialStatus
+
+from keras_effort.callbacks._monitor import TargetMonitor
+from keras_effort.tuners import designs
+
+STRATEGIES = ("staged", "random")
+
+# The objective every trial reports; its value is the trial's effort, lower is better.
+OBJECTIVE = "effort"
+
+# Hyperparameters the oracle sets on every trial, as Hyperband sets `tuner/epochs`.
+STAGE = "effort/stage"
+MAX_STEPS = "effort/max_steps"
+EXECUTIONS = "effort/executions"
+SEED = "effort/seed"
+DESIGN_ROW = "effort/design_row"
+
+SCREEN, ANCHOR, BRIDGE, REFINE, RANDOM = "screen", "anchor", "bridge", "refine", "random"
+
+# Bootstrap resamples behind each anchor's confidence interval in the promotion rule.
+_PROMOTION_RESAMPLES = 500
+# Standard deviation, on a hyperparameter's own [0, 1] scale, of a refinement step.
+_REFINE_SCALE = 0.1
+# Chance that a refinement step moves a Choice or Boolean to another value.
+_REFINE_SWITCH = 0.25
+
+
+@dataclass(frozen=True)
+class Target:
+    """The metric value a trial must reach.
+
+    Args:
+        metric: the monitored metric as named in `fit`'s logs, e.g. `"val_accuracy"`.
+        value: the value to reach.
+        mode: `"max"`, `"min"` or `"auto"` (inferred from the metric's name).
+    """
+
+    metric: str
+    value: float
+    mode: str = "auto"
+
+
+@dataclass(frozen=True)
+class Execution:
+    """One execution of a trial, as reported to the oracle in numeric metrics.
+
+    Attributes:
+        steps: steps to the target if reached, else steps run (the censoring point).
+        reached: whether the target was reached.
+        budget: the steps it was allowed (a failure is censored there).
+        best: the best monitored value seen (`nan` if never measured).
+        spent: gradient steps actually run.
+    """
+
+    steps: int
+    reached: bool
+    budget: int
+    best: float
+    spent: int
+
+
+def execution_metrics(index: int, execution: Execution) -> dict[str, float]:
+    """The numeric metrics that carry one execution to the oracle (they cross gRPC)."""
+    return {
+        f"execution_{index}_steps": float(execution.steps),
+        f"execution_{index}_reached": float(execution.reached),
+        f"execution_{index}_budget": float(execution.budget),
+        f"execution_{index}_best": float(execution.best),
+        f"execution_{index}_spent": float(execution.spent),
+    }
+
+
+def executions_of(trial: Trial) -> list[Execution]:
+    """The executions a trial reported, read back from its metrics."""
+    metrics = trial.metrics
+    if not metrics.exists("executions"):
+        return []
+
+    def last(name: str) -> float:
+        return float(metrics.get_last_value(name))
+
+    return [
+        Execution(
+            steps=int(last(f"execution_{i}_steps")),
+            reached=last(f"execution_{i}_reached") > 0.5,
+            budget=int(last(f"execution_{i}_budget")),
+            best=last(f"execution_{i}_best"),
+            spent=int(last(f"execution_{i}_spent")),
+        )
+        for i in range(int(last("executions")))
+    ]
+
+
+def as_target(target: Target | tuple[Any, ...]) -> Target:
+    """Normalise `("val_accuracy", 0.9)` or `("val_loss", 0.2, "min")` to a `Target`."""
+    if isinstance(target, Target):
+        return target
+    if isinstance(target, (tuple, list)) and len(target) in (2, 3):
+        return Target(*target)
+    raise ValueError(
+        f"`target` must be a Target or a (metric, value[, mode]) tuple, got {target!r}"
+    )
+
+
+class EffortOracle(keras_tuner.Oracle):
+    """Ranks configurations by their expected gradient steps to a target; screens cheaply first.
+
+    A trial's score is its effort to the target over its executions (independent seeds), from
+    `keras_effort.effort`: `l(c*)`, the expected steps when restarting at the best cutoff
+    (`criterion="expected"`), or Koza's effort at confidence `z` (`criterion="koza"`).
+    Executions that miss the target within the trial's step budget are censored there. Lower is
+    better; trials that never reached the target rank after all that did, by how close they
+    came (their best monitored value).
+
+    With `strategy="staged"` the search runs in four stages, each trial's budget passed to it as
+    hyperparameters (`effort/max_steps`, `effort/executions`, `effort/seed`, `effort/stage`):
+
+    1. *screens*: a two-level fractional-factorial design over the search space, one execution
+       each at `screen_budget * max_steps` steps; main effects are estimated on the screens'
+       ranks;
+    2. *anchors*: the `anchors` best screens and the configuration the main effects predict,
+       each with `executions_per_trial` seeds at `anchor_budget * max_steps` steps;
+    3. *bridge*: the anchors promoted by `designs.promote` (the best one, and those whose
+       effort interval overlaps its interval), at most `bridge_size`, at `max_steps`;
+    4. *refinement*: the trials left are neighbours of the best full-budget trial.
+
+    With `strategy="random"` every trial is a random configuration at `max_steps`.
+
+    Args:
+        target: the metric value to reach: `("val_accuracy", 0.9)`, `("val_loss", 0.3, "min")`
+            or a `Target`.
+        max_trials: the number of trials.
+        max_steps: the full step budget of one execution, at least 1.
+        executions_per_trial: independent seeds per trial (screens run one), at least 1.
+        z: the confidence of Koza's effort, in (0, 1).
+        criterion: `"expected"` or `"koza"`.
+        strategy: `"staged"` or `"random"`.
+        screen_runs: the minimum number of screens; by default the smallest design in which
+            every main effect is estimable.
+        screen_budget: the screens' share of `max_steps`, in (0, 1].
+        anchor_budget: the anchors' share of `max_steps`, in (0, 1].
+        anchors: how many of the best screens become anchors, at least 1.
+        bridge_size: the most anchors promoted to the bridge, at least 1.
+        promotion_level: the confidence level of the intervals compared by the promotion rule.
+        hyperparameters: a `HyperParameters` to override or pre-register the search space.
+        allow_new_entries: whether the hypermodel may request unlisted hyperparameters.
+        tune_new_entries: whether those new hyperparameters are tuned.
+        seed: the seed of the design order, the refinement steps and every execution's seed.
+        max_retries_per_trial: retries of a trial that crashed.
+        max_consecutive_failed_trials: failed trials in a row that stop the search.
+
+    Raises:
+        ValueError: for a bad argument, naming it.
+    """
+
+    def __init__(
+        self,
+        target: Target | tuple[Any, ...],
+        max_trials: int = 20,
+        max_steps: int = 1000,
+        executions_per_trial: int = 3,
+        z: float = 0.99,
+        criterion: str = "expected",
+        strategy: str = "staged",
+        screen_runs: int | None = None,
+        screen_budget: float = 0.125,
+        anchor_budget: float = 0.5,
+        anchors: int = 2,
+        bridge_size: int = 2,
+        promotion_level: float = 0.9,
+        hyperparameters: keras_tuner.HyperParameters | None = None,
+        allow_new_entries: bool = True,
+        tune_new_entries: bool = True,
+        seed: int | None = None,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+    ) -> None:
+        self.target = as_target(target)
+        monitor = TargetMonitor(self.target.metric, self.target.value, self.target.mode)
+        if monitor.direction is None:
+            raise ValueError(
+                f"cannot infer whether {self.target.metric!r} should go up or down; pass "
+                "`target=(metric, value, 'max')` or `'min'`"
+            )
+        self.direction = monitor.direction
+        for name, value in (
+            ("max_trials", max_trials),
+            ("max_steps", max_steps),
+            ("executions_per_trial", executions_per_trial),
+            ("anchors", anchors),
+            ("bridge_size", bridge_size),
+        ):
+            _check_positive_int(name, value)
+        for name, value in (
+            ("z", z),
+            ("promotion_level", promotion_level),
+        ):
+            if not isinstance(value, numbers.Real) or not 0.0 < float(value) < 1.0:
+                raise ValueError(f"`{name}` must be a number in (0, 1), got {value!r}")
+        for name, value in (("screen_budget", screen_budget), ("anchor_budget", anchor_budget)):
+            if not isinstance(value, numbers.Real) or not 0.0 < float(value) <= 1.0:
+                raise ValueError(f"`{name}` must be a number in (0, 1], got {value!r}")
+        if criterion not in designs.CRITERIA:
+            raise ValueError(f"`criterion` must be one of {designs.CRITERIA}, got {criterion!r}")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"`strategy` must be one of {STRATEGIES}, got {strategy!r}")
+        if screen_runs is not None:
+            _check_positive_int("screen_runs", screen_runs)
+        super().__init__(
+            objective=keras_tuner.Objective(OBJECTIVE, direction="min"),
+            max_trials=max_trials,
+            hyperparameters=hyperparameters,
+            allow_new_entries=allow_new_entries,
+            tune_new_entries=tune_new_entries,
+            seed=seed,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+        )
+        if seed is not None:
+            # KerasTuner replaces a seed of 0 by a random one; 0 is a seed like any other here.
+            self.seed = self._seed_state = seed
+        self.max_steps = max_steps
+        self.executions_per_trial = executions_per_trial
+        self.z = float(z)
+        self.criterion = criterion
+        self.strategy = strategy
+        self.screen_runs = screen_runs
+        self.screen_steps = max(1, round(max_steps * screen_budget))
+        self.anchor_steps = max(1, round(max_steps * anchor_budget))
+        self.anchors = anchors
+        self.bridge_size = bridge_size
+        self.promotion_level = float(promotion_level)
+
+        self._stage = RANDOM if strategy == "random" else SCREEN
+        self._factors: list[str] = []
+        self._design: list[list[int]] = []
+        self._next_row = 0
+        self._anchor_queue: list[dict[str, Any]] = []
+        self._bridge_queue: list[dict[str, Any]] = []
+        self._next_seed = (self.seed * 10_000) % 2**31
+        self.main_effects: dict[str, float] = {}
+        self.promotions: list[dict[str, Any]] = []
+
+    # ------------------------------------------------------------------ the plan
+
+    def check_search_space(self) -> None:
+        """Check the search space and the plan once the hypermodel has declared its space.
+
+        Raises:
+            ValueError: when the search space has nothing to tune, has more factors than the
+                screening designs cover, or `max_trials` cannot hold the staged plan.
+        """
+        factors = self._tunable()
+        if not factors:
+            raise ValueError(
+                "the search space is empty: the hypermodel (or `hyperparameters`) declares no "
+                "hyperparameter to tune"
+            )
+        if self.strategy != "staged":
+            return
+        if len(factors) > designs.MAX_FACTORS:
+            raise ValueError(
+                f"staged screening covers at most {designs.MAX_FACTORS} hyperparameters, the "
+                f"search space has {len(factors)}; fix some or use strategy='random'"
+            )
+        screens = len(designs.screening_design(len(factors), self.screen_runs))
+        needed = screens + self.anchors + 1 + self.bridge_size
+        if self.max_trials < needed:
+            raise ValueError(
+                f"`max_trials` = {self.max_trials} is too small for the staged plan: "
+                f"{screens} screens, up to {self.anchors + 1} anchors and {self.bridge_size} "
+                f"bridge trials need at least {needed}"
+            )
+
+    def _tunable(self) -> list[Any]:
+        return [
+            hp
+            for hp in self.hyperparameters.space
+            if not isinstance(hp, Fixed) and not hp.name.startswith("effort/")
+        ]
+
+    def _ensure_design(self) -> None:
+        if self._design:
+            return
+        self.check_search_space()
+        factors = self._tunable()
+        self._factors = [hp.name for hp in factors]
+        design = designs.screening_design(len(factors), self.screen_runs)
+        # Shuffle the run order, as a designed experiment should, so drift cannot pose as effect.
+        order = np.random.default_rng(self.seed).permutation(len(design))
+        self._design = design[order].tolist()
+
+    # ------------------------------------------------------------- populating
+
+    def populate_space(self, trial_id: str) -> dict[str, Any]:
+        """The next configuration of the current stage, with its budget as hyperparameters.
+
+        Returns:
+            `{"status": "RUNNING", "values": ...}`; `"IDLE"` while a stage waits for trials
+            still running on other workers; `"STOPPED"` when the space is exhausted.
+        """
+        if self._stage == RANDOM:
+            return self._running(self._random_values(), RANDOM, self.max_steps)
+        self._ensure_design()
+        if self._stage == SCREEN:
+            if self._next_row < len(self._design):
+                row = self._next_row
+                self._next_row += 1
+                values = self._values_at_levels(self._design[row])
+                return self._running(values, SCREEN, self.screen_steps, executions=1, row=row)
+            if self._waiting_for(SCREEN):
+                return {"status": TrialStatus.IDLE}
+            self._anchor_queue = self._choose_anchors()
+            self._stage = ANCHOR
+        if self._stage == ANCHOR:
+            if self._anchor_queue:
+                return self._running(self._anchor_queue.pop(0), ANCHOR, self.anchor_steps)
+            if self._waiting_for(ANCHOR):
+                return {"status": TrialStatus.IDLE}
+            self._bridge_queue = self._choose_bridge()
+            self._stage = BRIDGE
+        if self._stage == BRIDGE:
+            if self._bridge_queue:
+                return self._running(self._bridge_queue.pop(0), BRIDGE, self.max_steps)
+            if self._waiting_for(BRIDGE):
+                return {"status": TrialStatus.IDLE}
+            self._stage = REFINE
+        return self._running(self._refined_values(), REFINE, self.max_steps)
+
+    def _running(
+        self,
+        values: Mapping[str, Any] | None,
+        stage: str,
+        steps: int,
+        executions: int | None = None,
+        row: int = -1,
+    ) -> dict[str, Any]:
+        if values is None:
+            # Nothing new to try; wait if others may still change the picture.
+            status = TrialStatus.IDLE if self.ongoing_trials else TrialStatus.STOPPED
+            return {"status": status, "values": None}
+        executions = self.executions_per_trial if executions is None else executions
+        values = dict(values)
+        values.update(
+            {
+                STAGE: stage,
+                MAX_STEPS: int(steps),
+                EXECUTIONS: int(executions),
+                SEED: int(self._next_seed),
+                DESIGN_ROW: int(row),
+            }
+        )
+        self._next_seed = (self._next_seed + executions) % 2**31
+        return {"status": TrialStatus.RUNNING, "values": values}
+
+    def _waiting_for(self, stage: str) -> bool:
+        """Whether trials of `stage` are still running elsewhere (only then is IDLE useful)."""
+        if not self.ongoing_trials:
+            return False  # nothing can change by waiting: never answer IDLE to a lone tuner
+        return any(
+            _stage_of(trial) == stage
+            and (trial.status == TrialStatus.RUNNING or trial.trial_id in self._retry_queue)
+            for trial in self.trials.values()
+        )
+
+    def _values_at_levels(self, codes: list[int]) -> dict[str, Any]:
+        levels = dict(zip(self._factors, codes, strict=True))
+        hps = keras_tuner.HyperParameters()
+        for hp in self.hyperparameters.space:
+            hps.merge([hp])
+            if hps.is_active(hp) and not hp.name.startswith("effort/"):
+                if hp.name in levels:
+                    low, high = two_levels(hp)
+                    hps.values[hp.name] = high if levels[hp.name] > 0 else low
+                else:
+                    hps.values[hp.name] = hp.default
+        return dict(hps.values)
+
+    def _choose_anchors(self) -> list[dict[str, Any]]:
+        """The best screens and the configuration the main effects predict."""
+        screens = self._completed(SCREEN)
+        if not screens:
+            return []
+        keys = [self.ranking_key(trial) for trial in screens]
+        coded = np.array([self._design[_row_of(trial)] for trial in screens])
+        order = sorted(range(len(screens)), key=lambda i: keys[i])
+        effects = designs.main_effects(coded, designs.ranks(keys))
+        self.main_effects = {
+            name: float(effect) for name, effect in zip(self._factors, effects, strict=True)
+        }
+        predicted = designs.predicted_best_levels(effects, fallback=coded[order[0]])
+        chosen = [_configuration(screens[i]) for i in order[: self.anchors]]
+        chosen.append(self._values_at_levels(predicted.tolist()))
+        unique: dict[str, dict[str, Any]] = {}
+        for values in chosen:
+            unique.setdefault(self._compute_values_hash(values), values)
+        return list(unique.values())
+
+    def _choose_bridge(self) -> list[dict[str, Any]]:
+        """Promote anchors by the rule fixed in advance (`designs.promote`)."""
+        anchors = self._completed(ANCHOR)
+        if not anchors:
+            best = [t for t in self.get_best_trials(1) if t.status == TrialStatus.COMPLETED]
+            return [_configuration(best[0])] if best else []
+        keys = [self.ranking_key(trial) for trial in anchors]
+        measure = "koza" if self.criterion == "koza" else "expected"
+        intervals = []
+        for trial in anchors:
+            executions = executions_of(trial)
+            distribution = designs.runtime_distribution(
+                [e.steps for e in executions],
+                [e.reached for e in executions],
+                [e.budget for e in executions],
+            )
+            intervals.append(
+                distribution.confidence_interval(
+                    measure,
+                    level=self.promotion_level,
+                    n_boot=_PROMOTION_RESAMPLES,
+                    seed=self.seed,
+                    z=self.z,
+                )
+            )
+        promoted = designs.promote(keys, intervals, self.bridge_size)
+        self.promotions = [
+            {
+                "trial_id": trial.trial_id,
+                "effort": trial.score,
+                "interval": list(interval),
+                "promoted": index in promoted,
+            }
+            for index, (trial, interval) in enumerate(zip(anchors, intervals, strict=True))
+        ]
+        return [_configuration(anchors[i]) for i in promoted]
+
+    def _refined_values(self) -> dict[str, Any] | None:
+        """A neighbour of the best full-budget trial not tried before."""
+        full = self._completed(BRIDGE) + self._completed(REFINE)
+        candidates = full or [t for t in self.trials.values() if t.status == "COMPLETED"]
+        if not candidates:
+            return self._random_values()
+        incumbent = min(candidates, key=self._sort_key)
+        rng = np.random.default_rng([self.seed, len(self.trials)])
+        for _ in range(self._max_collisions):
+            values = self._neighbour(_configuration(incumbent), rng)
+            if not self._duplicate(values):
+                return values
+        return self._random_values()
+
+    def _neighbour(self, values: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+        tunable = [hp for hp in self._tunable() if hp.name in values]
+        moved = dict(values)
+        must_move = tunable[int(rng.integers(len(tunable)))].name if tunable else None
+        for hp in tunable:
+            current = values[hp.name]
+            if isinstance(hp, (Choice, Boolean)):
+                options = [v for v in _options(hp) if v != current]
+                if options and (hp.name == must_move or rng.random() < _REFINE_SWITCH):
+                    moved[hp.name] = options[int(rng.integers(len(options)))]
+            else:
+                probability = hp.value_to_prob(current) + rng.normal(0.0, _REFINE_SCALE)
+                moved[hp.name] = _native(hp.prob_to_value(float(np.clip(probability, 0.0, 1.0))))
+        return moved
+
+    # ---------------------------------------------------------------- scoring
+
+    def score_trial(self, trial: Trial) -> None:
+        """Score a completed trial by its effort to the target over its executions."""
+        executions = executions_of(trial)
+        if not executions:
+            trial.score = math.nan  # KerasTuner marks a NaN-scored trial invalid
+            return
+        trial.score = designs.effort_score(
+            [e.steps for e in executions],
+            [e.reached for e in executions],
+            [e.budget for e in executions],
+            self.criterion,
+            self.z,
+        )
+        trial.best_step = 0
+
+    def ranking_key(self, trial: Trial) -> tuple[float, float]:
+        """The trial's place in the ranking (`designs.ranking_key`), smaller is better."""
+        return designs.ranking_key(
+            math.inf if trial.score is None else trial.score,
+            best_value(trial, self.direction),
+            self.direction,
+        )
+
+    def _sort_key(self, trial: Trial) -> tuple[tuple[float, float], int]:
+        # Among equal keys, the trial with more executions is the better-supported one.
+        return self.ranking_key(trial), -len(executions_of(trial))
+
+    def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
+        """The completed trials ranked by effort, then unreached ones by their best value.
+
+        A configuration re-run later with more evidence (an anchor re-running a screen, a
+        bridge re-running an anchor) is ranked by its latest trial: its earlier trials, which
+        a lucky seed at a small budget could otherwise put first, follow all the others.
+        """
+        latest: dict[str, Trial] = {}
+        for trial_id in self.start_order:
+            trial = self.trials[trial_id]
+            if trial.status == TrialStatus.COMPLETED:
+                latest[self._compute_values_hash(trial.hyperparameters.values)] = trial
+        current = sorted(latest.values(), key=self._sort_key)
+        superseded = sorted(
+            (
+                t
+                for t in self.trials.values()
+                if t.status == TrialStatus.COMPLETED and t not in current
+            ),
+            key=self._sort_key,
+        )
+        ranked = current + superseded
+        if len(ranked) < num_trials:
+            ranked += [t for t in self.trials.values() if t.status != TrialStatus.COMPLETED]
+        return ranked[:num_trials]
+
+    def total_steps(self) -> int:
+        """Gradient steps run by every execution reported so far, over the whole search."""
+        return sum(e.spent for trial in self.trials.values() for e in executions_of(trial))
+
+    @property
+    def stage(self) -> str:
+        """The current stage: `screen`, `anchor`, `bridge`, `refine` (or `random`)."""
+        return self._stage
+
+    def _completed(self, stage: str) -> list[Trial]:
+        return [
+            self.trials[trial_id]
+            for trial_id in self.start_order
+            if _stage_of(self.trials[trial_id]) == stage
+            and self.trials[trial_id].status == TrialStatus.COMPLETED
+        ]
+
+    def _compute_values_hash(self, values: Mapping[str, Any]) -> str:
+        # A configuration is the same whatever its stage, budget and seeds.
+        return super()._compute_values_hash(_strip_effort(values))
+
+    # -------------------------------------------------------------- KerasTuner
+
+    @keras_tuner.synchronized
+    def create_trial(self, tuner_id: str) -> Trial:
+        return super().create_trial(tuner_id)
+
+    @keras_tuner.synchronized
+    def update_trial(self, trial_id: str, metrics: Mapping[str, float], step: int = 0) -> Trial:
+        return super().update_trial(trial_id, metrics, step)
+
+    @keras_tuner.synchronized
+    def end_trial(self, trial: Trial) -> None:
+        super().end_trial(trial)
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        state.update(
+            {
+                "effort_stage": self._stage,
+                "effort_factors": self._factors,
+                "effort_design": self._design,
+                "effort_next_row": self._next_row,
+                "effort_anchor_queue": self._anchor_queue,
+                "effort_bridge_queue": self._bridge_queue,
+                "effort_next_seed": self._next_seed,
+                "effort_main_effects": self.main_effects,
+                "effort_promotions": self.promotions,
+            }
+        )
+        return state
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        super().set_state(state)
+        self._stage = state["effort_stage"]
+        self._factors = state["effort_factors"]
+        self._design = state["effort_design"]
+        self._next_row = state["effort_next_row"]
+        self._anchor_queue = state["effort_anchor_queue"]
+        self._bridge_queue = state["effort_bridge_queue"]
+        self._next_seed = state["effort_next_seed"]
+        self.main_effects = state["effort_main_effects"]
+        self.promotions = state["effort_promotions"]
+
+
+def two_levels(hp: Any) -> tuple[Any, Any]:
+    """The low and high screening levels of a hyperparameter.
+
+    A numeric range (`Int`, `Float`) is screened at its lower and upper quartile on its own
+    sampling scale (log for log ranges), so neither level sits on an edge; a `Boolean` at
+    `False`/`True`; a `Choice` at its first and last values (with more than two values, the
+    ones between are reached by the refinement stage).
+    """
+    if isinstance(hp, Boolean):
+        return False, True
+    if isinstance(hp, Choice):
+        return hp.values[0], hp.values[-1]
+    return _native(hp.prob_to_value(0.25)), _native(hp.prob_to_value(0.75))
+
+
+def best_value(trial: Trial, direction: str) -> float | None:
+    """The best monitored value over a trial's executions (`direction` `"up"` or `"down"`)."""
+    values = [e.best for e in executions_of(trial) if math.isfinite(e.best)]
+    if not values:
+        return None
+    return max(values) if direction == "up" else min(values)
+
+
+def _options(hp: Any) -> list[Any]:
+    if isinstance(hp, Boolean):
+        return [False, True]
+    return list(hp.values)
+
+
+def _native(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _strip_effort(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if not k.startswith("effort/")}
+
+
+def _configuration(trial: Trial) -> dict[str, Any]:
+    return _strip_effort(trial.hyperparameters.values)
+
+
+def _stage_of(trial: Trial) -> str | None:
+    return trial.hyperparameters.values.get(STAGE)
+
+
+def _row_of(trial: Trial) -> int:
+    return int(trial.hyperparameters.values[DESIGN_ROW])
+
+
+def _check_positive_int(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"`{name}` must be an int >= 1, got {value!r}")

@@ -1,0 +1,402 @@
+"""`EffortTuner` runs the oracle's trials as independent restarts; `EffortSearch` builds both."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import keras
+import keras_tuner
+from keras_tuner.engine.trial import Trial, TrialStatus
+
+# Forwards fit's epoch and batch hooks to the tuner's, as `keras_tuner.Tuner.run_trial` does.
+from keras_tuner.src.engine.tuner_utils import TunerCallback
+
+from keras_effort.callbacks import EffortTensorBoard, TargetStopping
+from keras_effort.callbacks._monitor import optimizer_step
+from keras_effort.ledger import Ledger
+from keras_effort.tuners import designs
+from keras_effort.tuners.oracle import (
+    EXECUTIONS,
+    MAX_STEPS,
+    OBJECTIVE,
+    SEED,
+    STAGE,
+    EffortOracle,
+    Execution,
+    Target,
+    execution_metrics,
+    executions_of,
+)
+
+# Checks of the target per execution when `check_every` is not given.
+_CHECKS_PER_EXECUTION = 20
+# Seconds a worker waits before asking again when the chief answers IDLE.
+_IDLE_WAIT = 1.0
+
+
+class EffortTuner(keras_tuner.Tuner):
+    """Runs each trial as independent restarts, stopped at the target or at the trial's budget.
+
+    Every execution builds a fresh model under its own seed (`effort/seed + execution`), trains
+    it with a `TargetStopping` that checks the target every `check_every` steps and a stop at
+    the trial's step budget (`effort/max_steps`), writes the attempt to the `Ledger`, and
+    reports its steps, outcome, budget and best value to the oracle as numeric metrics
+    (`execution_<i>_steps`, `_reached`, `_budget`, `_best`, `_spent`), which is all a
+    distributed oracle sees. `epochs` given to `search` is replaced: the budget decides when
+    training ends. With step-wise checks of a `val_` metric the tuner evaluates
+    `validation_data` itself, so it is not also passed to `fit`.
+
+    An `EffortTensorBoard` among the callbacks is bound to each execution's `TargetStopping`
+    (whatever `source` it was given) and writes to `<log_dir>/<trial_id>/execution<i>`, with
+    the trial's hyperparameters in its HParams session.
+
+    Args:
+        hypermodel: a `keras_tuner.HyperModel` or a function building a compiled model from
+            `hp`.
+        oracle: an `EffortOracle`.
+        ledger: where every execution is recorded; default `<project_dir>/ledger.sqlite`.
+        check_every: gradient steps between checks of the target; default a twentieth of
+            the trial's budget. The budget is rounded up to a multiple of it, so the last check
+            falls on the budget.
+        validation_batch_size: batch size of the step-wise evaluations.
+        **kwargs: arguments of `keras_tuner.Tuner` (`directory`, `project_name`,
+            `overwrite`, `distribution_strategy`, ...).
+
+    Raises:
+        TypeError: if `oracle` is not an `EffortOracle`.
+        ValueError: on a bad argument or search space, naming it.
+    """
+
+    def __init__(
+        self,
+        hypermodel: keras_tuner.HyperModel | Any = None,
+        oracle: EffortOracle | None = None,
+        ledger: Ledger | None = None,
+        check_every: int | None = None,
+        validation_batch_size: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not isinstance(oracle, EffortOracle):
+            raise TypeError(f"`oracle` must be an EffortOracle, got {type(oracle).__name__}")
+        if "executions_per_trial" in kwargs:
+            raise ValueError(
+                "`executions_per_trial` belongs to the EffortOracle, which also sets it per stage"
+            )
+        if check_every is not None and (
+            isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1
+        ):
+            raise ValueError(f"`check_every` must be an int >= 1 or None, got {check_every!r}")
+        if ledger is not None and not isinstance(ledger, Ledger):
+            raise TypeError(f"`ledger` must be a keras_effort.Ledger, got {type(ledger).__name__}")
+        super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
+        # On a worker `self.oracle` becomes a gRPC client; the target and criterion are read from
+        # this local copy, which the same script built identically on every process.
+        self.effort_oracle = oracle
+        if not self._is_worker():
+            oracle.check_search_space()
+        else:
+            self.oracle = _PatientOracleClient(self.oracle)
+        self.ledger = ledger if ledger is not None else Ledger(self._ledger_path())
+        self.check_every = check_every
+        self.validation_batch_size = validation_batch_size
+        self._target_checked = False
+
+    @property
+    def target(self) -> Target:
+        """The target every execution must reach."""
+        return self.effort_oracle.target
+
+    @property
+    def total_steps(self) -> int:
+        """Gradient steps run by all executions of all trials of the search so far."""
+        if isinstance(self.oracle, EffortOracle):
+            return self.oracle.total_steps()
+        trials = self.oracle.get_best_trials(2**31 - 1)
+        return sum(int(e.spent) for trial in trials for e in executions_of(trial))
+
+    def _ledger_path(self) -> str:
+        return os.path.join(self.project_dir, "ledger.sqlite")
+
+    # ---------------------------------------------------------------- trials
+
+    def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
+        """Run the trial's executions; return its effort and per-execution numeric metrics."""
+        hp = trial.hyperparameters
+        budget = int(hp.values[MAX_STEPS])
+        executions = int(hp.values[EXECUTIONS])
+        base_seed = int(hp.values[SEED])
+        check_every = self.check_every or max(1, budget // _CHECKS_PER_EXECUTION)
+        budget = math.ceil(budget / check_every) * check_every
+        validation_data = kwargs.get("validation_data")
+        if self.target.metric.startswith("val_"):
+            kwargs.pop("validation_data", None)  # evaluated step-wise by TargetStopping
+        original_callbacks = kwargs.pop("callbacks", [])
+        kwargs["epochs"] = budget  # at least one step per epoch: the budget stops training
+
+        results: dict[str, float] = {"executions": float(executions)}
+        recorded: list[Execution] = []
+        best_key: tuple[float, float] | None = None
+        for execution in range(executions):
+            seed = base_seed + execution
+            keras.utils.set_random_seed(seed)
+            model = self._try_build(hp)
+            if not self._target_checked:
+                self._check_target(model, validation_data, args, kwargs)
+            stop = TargetStopping(
+                self.target.metric,
+                self.target.value,
+                mode=self.target.mode,
+                check_every=check_every,
+                validation_data=validation_data,
+                experiment=f"{self.project_name}/trial_{trial.trial_id}",
+                config=_scalar_values(hp.values),
+                seed=seed,
+                validation_batch_size=self.validation_batch_size,
+            )
+            callbacks = self._deepcopy_callbacks(original_callbacks)
+            self._configure_tensorboard_dir(callbacks, trial, execution)
+            self._bind_effort_tensorboards(callbacks, stop, trial, execution)
+            callbacks += [stop, _StepBudget(budget), TunerCallback(self, trial)]
+            self.hypermodel.fit(hp, model, *args, **dict(kwargs, callbacks=callbacks))
+
+            result = self._record(stop, budget, execution, seed)
+            recorded.append(result)
+            results.update(execution_metrics(execution, result))
+            key = designs.ranking_key(
+                result.steps if result.reached else math.inf,
+                result.best,
+                self.effort_oracle.direction,
+            )
+            if best_key is None or key < best_key:
+                best_key = key
+                self._save_best_model(trial.trial_id, model)
+
+        results[OBJECTIVE] = designs.effort_score(
+            [e.steps for e in recorded],
+            [e.reached for e in recorded],
+            [e.budget for e in recorded],
+            self.effort_oracle.criterion,
+            self.effort_oracle.z,
+        )
+        return results
+
+    def _record(self, stop: TargetStopping, budget: int, execution: int, seed: int) -> Execution:
+        """Write the execution to the ledger and return what the oracle needs of it."""
+        spent = stop.steps
+        if stop.reached:
+            outcome, censored_at = "reached", budget
+        elif stop.diverged:
+            outcome, censored_at = "diverged", budget  # would not have succeeded later
+        elif spent >= budget:
+            outcome, censored_at = "cutoff", budget
+        else:
+            outcome, censored_at = "stopped", spent  # ended early: known to fail only so far
+        attempt = stop.attempt(number=execution, budget=censored_at, outcome=outcome, seed=seed)
+        self.ledger.add(attempt)
+        return Execution(
+            steps=attempt.steps,
+            reached=attempt.reached,
+            budget=max(censored_at, attempt.steps),
+            best=math.nan if stop.best_value is None else float(stop.best_value),
+            spent=spent,
+        )
+
+    def _check_target(
+        self, model: keras.Model, validation_data: Any, args: tuple, kwargs: Mapping[str, Any]
+    ) -> None:
+        """Fail before training when the model cannot produce the target metric."""
+        metric = self.target.metric
+        if metric.startswith("val_") and validation_data is None:
+            raise keras_tuner.errors.FatalValueError(
+                f"`target` metric {metric!r} is a validation metric: pass `validation_data` to "
+                "`search`"
+            )
+        if validation_data is not None:
+            data = validation_data
+        elif len(args) >= 2:
+            data = (args[0], args[1])
+        elif args:
+            data = args[0]
+        else:
+            data = kwargs.get("x") if kwargs.get("y") is None else (kwargs["x"], kwargs["y"])
+        logged = _metric_names(model, data)
+        if metric.removeprefix("val_") not in logged:
+            produced = sorted(("val_" if metric.startswith("val_") else "") + n for n in logged)
+            raise keras_tuner.errors.FatalValueError(
+                f"`target` metric {metric!r} is not produced by the model; it logs {produced}"
+            )
+        self._target_checked = True
+
+    def _bind_effort_tensorboards(
+        self, callbacks: list[Any], stop: TargetStopping, trial: Trial, execution: int
+    ) -> None:
+        for callback in callbacks:
+            if isinstance(callback, EffortTensorBoard):
+                callback.source = stop
+                stop.add_listener(callback)
+                callback.log_dir = os.path.join(
+                    callback.log_dir, str(trial.trial_id), f"execution{execution}"
+                )
+                callback.hparams = {
+                    **_scalar_values(trial.hyperparameters.values),
+                    **callback.hparams,
+                }
+
+    def _save_best_model(self, trial_id: str, model: keras.Model) -> None:
+        model.save_weights(self._get_checkpoint_fname(trial_id))
+        with open(self._get_build_config_fname(trial_id), "w") as file:
+            json.dump(model.get_build_config(), file)
+
+    # --------------------------------------------------------------- summary
+
+    def results_summary(self, num_trials: int = 10) -> None:
+        """Print the best trials by effort, their stages and budgets, and the search's cost."""
+        print("Results summary")
+        print(f"Results in {self.project_dir}")
+        print(
+            f"Target: {self.target.metric} -> {self.target.value:g}; score: expected effort "
+            f"({self.effort_oracle.criterion}) in gradient steps, lower is better"
+        )
+        print(f"Total gradient steps of the search: {self.total_steps}")
+        print(f"Showing {num_trials} best trials")
+        for trial in self.oracle.get_best_trials(num_trials):
+            print()
+            values = trial.hyperparameters.values
+            executions = executions_of(trial)
+            reached = sum(e.reached for e in executions)
+            print(
+                f"Trial {trial.trial_id} [{values.get(STAGE)}, {len(executions)} executions "
+                f"x {values.get(MAX_STEPS)} steps, {reached} reached]"
+            )
+            trial.summary()
+
+
+class EffortSearch(EffortTuner):
+    """`EffortOracle` and `EffortTuner` in one, shaped like `keras_tuner.RandomSearch`.
+
+    Example:
+        ```python
+        tuner = EffortSearch(build_model, target=("val_accuracy", 0.9), max_trials=20,
+                             max_steps=2000, directory="tuning", project_name="mlp")
+        tuner.search(x, y, validation_data=(x_val, y_val))
+        best_hp = tuner.get_best_hyperparameters()[0]
+        ```
+
+    Args:
+        hypermodel: a `keras_tuner.HyperModel` or a function building a compiled model.
+        target: the metric value to reach, e.g. `("val_accuracy", 0.9)` (required).
+        max_trials: the number of trials.
+        max_steps: the full step budget of one execution.
+        executions_per_trial: independent seeds per trial.
+        z: the confidence of Koza's effort, in (0, 1).
+        criterion: `"expected"` or `"koza"`.
+        strategy: `"staged"` or `"random"`.
+        seed: the search's seed.
+        hyperparameters: a `HyperParameters` to override or pre-register the search space.
+        tune_new_entries: whether unlisted hyperparameters are tuned.
+        allow_new_entries: whether the hypermodel may request unlisted hyperparameters.
+        max_retries_per_trial: retries of a trial that crashed.
+        max_consecutive_failed_trials: failed trials in a row that stop the search.
+        oracle_options: further `EffortOracle` arguments (`screen_budget`, `anchors`, ...).
+        **kwargs: arguments of `EffortTuner` and `keras_tuner.Tuner`.
+    """
+
+    def __init__(
+        self,
+        hypermodel: keras_tuner.HyperModel | Any = None,
+        target: Target | tuple[Any, ...] | None = None,
+        max_trials: int = 20,
+        max_steps: int = 1000,
+        executions_per_trial: int = 3,
+        z: float = 0.99,
+        criterion: str = "expected",
+        strategy: str = "staged",
+        seed: int | None = None,
+        hyperparameters: keras_tuner.HyperParameters | None = None,
+        tune_new_entries: bool = True,
+        allow_new_entries: bool = True,
+        max_retries_per_trial: int = 0,
+        max_consecutive_failed_trials: int = 3,
+        oracle_options: Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if target is None:
+            raise ValueError("`target` is required, e.g. target=('val_accuracy', 0.9)")
+        oracle = EffortOracle(
+            target=target,
+            max_trials=max_trials,
+            max_steps=max_steps,
+            executions_per_trial=executions_per_trial,
+            z=z,
+            criterion=criterion,
+            strategy=strategy,
+            seed=seed,
+            hyperparameters=hyperparameters,
+            tune_new_entries=tune_new_entries,
+            allow_new_entries=allow_new_entries,
+            max_retries_per_trial=max_retries_per_trial,
+            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            **dict(oracle_options or {}),
+        )
+        super().__init__(hypermodel, oracle, **kwargs)
+
+
+class _StepBudget(keras.callbacks.Callback):
+    """Stops `fit` when the trial's step budget is spent."""
+
+    def __init__(self, budget: int) -> None:
+        super().__init__()
+        self.budget = budget
+        self._start = 0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._start = optimizer_step(self.model)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if optimizer_step(self.model) - self._start >= self.budget:
+            self.model.stop_training = True
+
+
+class _PatientOracleClient:
+    """A worker's gRPC oracle client that pauses before asking again after an IDLE answer.
+
+    KerasTuner's search loop asks again at once; while a stage waits for other workers'
+    trials that would flood the chief with requests.
+    """
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    def create_trial(self, tuner_id: str) -> Trial:
+        trial = self._client.create_trial(tuner_id)
+        if trial.status == TrialStatus.IDLE:
+            time.sleep(_IDLE_WAIT)
+        return trial
+
+
+def _metric_names(model: keras.Model, data: Any) -> set[str]:
+    """The metric names the model logs, from evaluating one small batch of `data`."""
+    if isinstance(data, (tuple, list)):
+        x, y, *weights = data
+        results = model.evaluate(
+            x[:2],
+            y[:2],
+            sample_weight=weights[0][:2] if weights else None,
+            verbose=0,
+            return_dict=True,
+        )
+    else:
+        results = model.evaluate(data, steps=1, verbose=0, return_dict=True)
+    return set(results)
+
+
+def _scalar_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if isinstance(v, (str, bool, int, float))}

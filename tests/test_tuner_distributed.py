@@ -1,0 +1,280 @@
+"""EffortTuner under a MirroredStrategy, resumed after a kill, and in chief/worker mode."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from keras_tuner.engine.trial import Trial, TrialStatus
+
+from keras_effort.tuners import EffortOracle, EffortSearch, designs
+from keras_effort.tuners.oracle import (
+    DESIGN_ROW,
+    EXECUTIONS,
+    MAX_STEPS,
+    SEED,
+    STAGE,
+    executions_of,
+)
+
+# One script for every process: the same search, as KerasTuner's distributed mode expects.
+SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+    import numpy as np
+    from keras_effort.tuners import EffortSearch
+
+    directory, mode, max_trials = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(384, 4)).astype("float32")
+    y = (x[:, 0] + x[:, 1] > 0).astype("int64")
+
+    def build(hp):
+        learning_rate = hp.Float("learning_rate", 1e-3, 1e-1, sampling="log")
+        model = keras.Sequential(
+            [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)]
+        )
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        return model
+
+    tuner = EffortSearch(
+        build, target=("val_accuracy", 0.9), max_trials=max_trials, max_steps=40,
+        executions_per_trial=2, seed=1, check_every=10,
+        oracle_options={"screen_budget": 0.25, "anchors": 1, "bridge_size": 1},
+        directory=directory, project_name="toy", overwrite=mode == "overwrite",
+    )
+    tuner.search(x[:256], y[:256], validation_data=(x[256:], y[256:]), batch_size=32, verbose=0)
+    if "worker" not in os.environ.get("KERASTUNER_TUNER_ID", ""):
+        ranking = [t.trial_id for t in tuner.oracle.get_best_trials(max_trials)]
+        status = {i: t.status for i, t in tuner.oracle.trials.items()}
+        print("RESULT " + json.dumps({"ranking": ranking, "status": status,
+                                       "total_steps": tuner.total_steps}))
+    """
+)
+
+SEARCH = {"max_trials": 5, "max_steps": 40, "executions_per_trial": 2, "seed": 1}
+ORACLE_OPTIONS = {"screen_budget": 0.25, "anchors": 1, "bridge_size": 1}
+
+
+def start(script: Path, directory: Path, mode: str, max_trials: int, **env: str):
+    environment = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3", **env)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(directory), mode, str(max_trials)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+
+
+def finish(process: subprocess.Popen, timeout: float) -> str:
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        out, err = process.communicate()
+        pytest.fail(f"process timed out:\n{err[-3000:]}")
+    if process.returncode != 0:
+        pytest.fail(f"process failed ({process.returncode}):\n{err[-3000:]}")
+    return out
+
+
+def result_of(output: str) -> dict:
+    (line,) = [line for line in output.splitlines() if line.startswith("RESULT ")]
+    return json.loads(line.removeprefix("RESULT "))
+
+
+def saved_trials(project: Path) -> dict[str, Trial]:
+    trials = {}
+    for path in project.glob("trial_*/trial.json"):
+        trial = Trial.load(str(path))
+        trials[trial.trial_id] = trial
+    return trials
+
+
+def reloaded_oracle(directory: Path, max_trials: int) -> EffortOracle:
+    """The oracle rebuilt in this process from the files a search left."""
+    oracle = EffortOracle(
+        target=("val_accuracy", 0.9), **{**SEARCH, "max_trials": max_trials}, **ORACLE_OPTIONS
+    )
+    oracle.verbose = 0
+    oracle._set_project_dir(str(directory), "toy")
+    oracle.reload()
+    return oracle
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_trials_run_under_a_distribution_strategy(tmp_path, mirrored_strategy) -> None:
+    replicas = []
+
+    def build(hp) -> keras.Model:
+        replicas.append(tf.distribute.get_strategy().num_replicas_in_sync)
+        learning_rate = hp.Float("learning_rate", 1e-3, 1e-1, sampling="log")
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile(
+            optimizer=keras.optimizers.Adam(learning_rate),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+        )
+        return model
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(320, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    tuner = EffortSearch(
+        build,
+        target=("val_accuracy", 0.9),
+        strategy="random",
+        max_trials=1,
+        max_steps=20,
+        executions_per_trial=1,
+        check_every=10,
+        seed=0,
+        distribution_strategy=mirrored_strategy,
+        directory=str(tmp_path),
+        project_name="mirrored",
+    )
+    tuner.oracle.verbose = 0
+    tuner.search(x[:256], y[:256], validation_data=(x[256:], y[256:]), batch_size=32, verbose=0)
+    (trial,) = tuner.oracle.trials.values()
+    assert trial.status == TrialStatus.COMPLETED
+    assert replicas[-1] == 2  # the execution's model was built inside the strategy's scope
+    executions = executions_of(trial)
+    assert len(executions) == 1 == len(tuner.ledger.attempts())
+    assert all(e.spent <= 20 and (e.reached or e.spent == 20) for e in executions)
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes_without_losing_or_repeating_trials(tmp_path) -> None:
+    script = tmp_path / "search.py"
+    script.write_text(SCRIPT)
+    project = tmp_path / "toy"
+    max_trials = 6
+    process = start(script, tmp_path, "overwrite", max_trials)
+    deadline = time.monotonic() + 240
+    completed: dict[str, Trial] = {}
+    try:
+        while len(completed) < 2:
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    f"search ended or hung before the kill:\n{process.stderr.read()[-3000:]}"
+                )
+            time.sleep(0.2)
+            completed = {
+                i: t for i, t in saved_trials(project).items() if t.status == TrialStatus.COMPLETED
+            }
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+    stage_at_kill = json.loads((project / "oracle.json").read_text())["effort_stage"]
+    started_before_kill = set(saved_trials(project))
+
+    output = finish(start(script, tmp_path, "resume", max_trials), timeout=300)
+    result = result_of(output)
+    final = saved_trials(project)
+    # Nothing lost: every trial completed before the kill is there, unchanged.
+    for trial_id, before in completed.items():
+        after = final[trial_id]
+        assert after.status == TrialStatus.COMPLETED
+        assert after.hyperparameters.values == before.hyperparameters.values
+        assert after.score == before.score
+        assert after.metrics.get_config() == before.metrics.get_config()
+    # Nothing repeated: max_trials trials, each design row screened once, each seed used once.
+    assert len(final) == max_trials
+    assert set(result["status"].values()) == {TrialStatus.COMPLETED}
+    ordered = [final[i] for i in sorted(final)]
+    stages = [t.hyperparameters.values[STAGE] for t in ordered]
+    rank = {"screen": 0, "anchor": 1, "bridge": 2, "refine": 3}
+    assert [rank[s] for s in stages] == sorted(rank[s] for s in stages)
+    # The plan continued where it was: later trials are at or past the stage saved at the kill,
+    # and every trial has its stage's budget.
+    later = [t for t in ordered if t.trial_id not in started_before_kill]
+    assert later and all(
+        rank[t.hyperparameters.values[STAGE]] >= rank[stage_at_kill] for t in later
+    )
+    budgets = {"screen": 10, "anchor": 20, "bridge": 40, "refine": 40}
+    assert all(
+        t.hyperparameters.values[MAX_STEPS] == budgets[s]
+        for t, s in zip(ordered, stages, strict=True)
+    )
+    rows = [
+        t.hyperparameters.values[DESIGN_ROW]
+        for t in ordered
+        if t.hyperparameters.values[STAGE] == "screen"
+    ]
+    assert sorted(rows) == [0, 1]
+    seeds = [
+        t.hyperparameters.values[SEED] + e
+        for t in ordered
+        for e in range(t.hyperparameters.values[EXECUTIONS])
+    ]
+    assert len(seeds) == len(set(seeds))
+    assert result["ranking"] == [
+        t.trial_id for t in reloaded_oracle(tmp_path, max_trials).get_best_trials(max_trials)
+    ]
+
+
+@pytest.mark.slow
+def test_chief_and_two_workers_complete_every_trial_and_rank_as_one_process(tmp_path) -> None:
+    script = tmp_path / "search.py"
+    script.write_text(SCRIPT)
+    port = str(free_port())
+    common = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port}
+    max_trials = 5
+    chief = start(script, tmp_path, "keep", max_trials, KERASTUNER_TUNER_ID="chief", **common)
+    workers = [
+        start(script, tmp_path, "keep", max_trials, KERASTUNER_TUNER_ID=f"worker{i}", **common)
+        for i in range(2)
+    ]
+    try:
+        for worker in workers:
+            finish(worker, timeout=300)
+        result = result_of(finish(chief, timeout=120))
+    finally:
+        for process in (chief, *workers):
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+
+    assert len(result["status"]) == max_trials
+    assert set(result["status"].values()) == {TrialStatus.COMPLETED}
+    project = tmp_path / "toy"
+    # Both workers ran trials: each saved its tuner state after one.
+    assert (project / "worker0.json").exists() and (project / "worker1.json").exists()
+    # The chief's ranking is what one process computes from the same results.
+    oracle = reloaded_oracle(tmp_path, max_trials)
+    assert result["ranking"] == [t.trial_id for t in oracle.get_best_trials(max_trials)]
+    for trial in oracle.trials.values():
+        executions = executions_of(trial)
+        assert len(executions) == trial.hyperparameters.values[EXECUTIONS]
+        expected = designs.effort_score(
+            [e.steps for e in executions],
+            [e.reached for e in executions],
+            [e.budget for e in executions],
+        )
+        assert trial.score == expected or (math.isinf(trial.score) and math.isinf(expected))
+    assert result["total_steps"] == oracle.total_steps() > 0
