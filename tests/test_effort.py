@@ -199,7 +199,9 @@ well_behaved = st.lists(st.integers(10, 200), min_size=30, max_size=60).flatmap(
 )
 
 
-@settings(max_examples=40, deadline=None)
+# Containment is typical, not guaranteed, for a percentile bootstrap: fixed examples keep the
+# check meaningful without making CI depend on the draw.
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(well_behaved, st.sampled_from(["koza", "expected"]))
 def test_bootstrap_interval_contains_the_point_estimate(sample, measure):
     successes, failures = sample
