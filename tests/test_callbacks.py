@@ -176,6 +176,8 @@ def test_unknown_monitor_fails_at_the_first_check_listing_the_metrics(data):
         ({"monitor": "val_accuracy"}, "`target` is required"),
         ({"monitor": "loss", "target": float("nan")}, "`target` must be finite"),
         ({"monitor": "loss", "target": 1.0, "batch_size": 0}, "`batch_size`"),
+        ({"monitor": "loss", "target": 1.0, "experiment": ""}, "`experiment`"),
+        ({"monitor": "loss", "target": 1.0, "config": {"f": print}}, "`config` must be a JSON"),
     ],
 )
 def test_bad_arguments_are_rejected_at_construction(kwargs, message):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Mapping
@@ -91,9 +92,15 @@ class TargetStopping(keras.callbacks.Callback):
             monitor, target, mode, check_every, validation_data, validation_batch_size
         )
         if not self.watch.stepwise:
-            # Keras dispatches batch ends asynchronously only when no callback overrides the
-            # batch hook: epoch checks keep the default one, so they cost a bare `fit` nothing.
+            # On backends where Keras dispatches batch ends asynchronously, it does so only
+            # when no callback overrides the batch hook: epoch checks keep the default one.
             self.on_train_batch_end = super().on_train_batch_end
+        if not isinstance(experiment, str) or not experiment:
+            raise ValueError(f"`experiment` must be a non-empty string, got {experiment!r}")
+        try:
+            json.dumps(dict(config or {}), allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"`config` must be a JSON-serialisable mapping: {error}") from None
         self.ledger = ledger
         self.experiment = experiment
         self.config = dict(config or {})
