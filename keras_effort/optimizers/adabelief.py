@@ -7,6 +7,7 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_effort.optimizers._arguments import check_non_negative, check_unit_interval
 from keras_effort.optimizers.radam import variance_rectification
 
 
@@ -62,11 +63,9 @@ class AdaBelief(keras.optimizers.Optimizer):
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
-        for argument, value in (("beta_1", beta_1), ("beta_2", beta_2)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"`{argument}` must be in [0, 1); received {argument}={value}.")
-        if epsilon < 0.0:
-            raise ValueError(f"`epsilon` must be >= 0; received epsilon={epsilon}.")
+        check_unit_interval("beta_1", beta_1)
+        check_unit_interval("beta_2", beta_2)
+        check_non_negative("epsilon", epsilon)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon

@@ -464,14 +464,6 @@ def _logit(value: float) -> float:
     return math.atanh(2.0 * value - 1.0)
 
 
-def check_unit_interval(name: str, value: Any, learned: bool) -> None:
-    """Raise unless `value` is a float in [0, 1), or in (0, 1) when it is learned."""
-    low_ok = value > 0 if learned else value >= 0
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and low_ok and value < 1):
-        interval = "(0, 1) when it is learned" if learned else "[0, 1)"
-        raise ValueError(f"`{name}` must be a float in {interval}, got {value!r}")
-
-
 def _check_arguments(
     learning_rate: Any,
     hypergradient_lr: Any,

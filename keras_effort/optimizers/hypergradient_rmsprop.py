@@ -8,10 +8,10 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_effort.optimizers._arguments import check_non_negative, check_unit_interval
 from keras_effort.optimizers.hypergradient import (
     LEARNING_RATE,
     HypergradientOptimizer,
-    check_unit_interval,
     read_value,
 )
 
@@ -78,8 +78,7 @@ class HypergradientRMSprop(HypergradientOptimizer):
         **kwargs: Any,
     ) -> None:
         check_unit_interval("rho", rho, learned="rho" in learn)
-        if not (isinstance(epsilon, (int, float)) and epsilon >= 0):
-            raise ValueError(f"`epsilon` must be a float >= 0, got {epsilon!r}")
+        check_non_negative("epsilon", epsilon)
         super().__init__(
             learning_rate=learning_rate,
             hypergradient_lr=hypergradient_lr,

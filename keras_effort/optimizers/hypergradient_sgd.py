@@ -7,10 +7,10 @@ from typing import Any
 
 import keras
 
+from keras_effort.optimizers._arguments import check_unit_interval
 from keras_effort.optimizers.hypergradient import (
     LEARNING_RATE,
     HypergradientOptimizer,
-    check_unit_interval,
     read_value,
 )
 

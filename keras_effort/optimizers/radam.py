@@ -8,6 +8,8 @@ from typing import Any
 import keras
 from keras import ops
 
+from keras_effort.optimizers._arguments import check_non_negative, check_unit_interval
+
 
 def variance_rectification(step: Any, beta_2: float, dtype: str) -> tuple[Any, Any, Any]:
     """Quantities of RAdam's variance rectification at a 1-based step.
@@ -86,15 +88,10 @@ class RAdam(keras.optimizers.Optimizer):
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
-        for argument, value in (("beta_1", beta_1), ("beta_2", beta_2)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"`{argument}` must be in [0, 1); received {argument}={value}.")
-        if epsilon < 0.0:
-            raise ValueError(f"`epsilon` must be >= 0; received epsilon={epsilon}.")
-        if weight_decay is not None and weight_decay < 0.0:
-            raise ValueError(
-                f"`weight_decay` must be None or >= 0; received weight_decay={weight_decay}."
-            )
+        check_unit_interval("beta_1", beta_1)
+        check_unit_interval("beta_2", beta_2)
+        check_non_negative("epsilon", epsilon)
+        check_non_negative("weight_decay", weight_decay, allow_none=True)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
