@@ -57,7 +57,9 @@ def _parser() -> argparse.ArgumentParser:
         help="print the effort table of every experiment and target in a ledger",
         description="Print the effort table of every experiment and target in a ledger.",
     )
-    report.add_argument("ledger", type=Path, help="the ledger file (SQLite)")
+    report.add_argument(
+        "ledger", help="the ledger: an SQLite file or a postgresql://user@host:port/db URL"
+    )
     report.add_argument("--experiment", help="only this experiment")
     report.add_argument("--z", type=float, default=0.99, help="Koza's confidence (0.99)")
     report.add_argument(
@@ -127,28 +129,39 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from keras_effort.ledger import Ledger
+    from rich.markup import escape
+
+    from keras_effort.ledger import Ledger, LedgerError
     from keras_effort.report import effort_rich_table, ledger_report, report_as_json
 
     console = _console()
-    if not args.ledger.is_file():
-        console.print(f"[red]no ledger at {args.ledger}[/red]")
-        return 2
     if not 0.0 < args.z < 1.0:
-        console.print(f"[red]--z must be in (0, 1), got {args.z}[/red]")
-        return 2
-    rows = ledger_report(Ledger(args.ledger), args.experiment, args.z, max(args.bootstrap, 0))
+        return _fail(f"--z must be in (0, 1), got {args.z}")
+    try:
+        # Read-only: a report never changes its input, and works on a ledger it cannot write.
+        ledger = Ledger(args.ledger, read_only=True)
+        if args.experiment is not None and args.experiment not in ledger.experiments():
+            return _fail(
+                f"no experiment {args.experiment!r} in {ledger.location}; "
+                f"it has {ledger.experiments()}"
+            )
+        rows = ledger_report(ledger, args.experiment, args.z, max(args.bootstrap, 0))
+    except (LedgerError, ValueError) as error:
+        return _fail(str(error))
     if args.json:
         sys.stdout.write(report_as_json(rows) + "\n")
     elif not rows:
-        console.print(
-            "the ledger has no attempts" + (f" for {args.experiment!r}" if args.experiment else "")
-        )
+        console.print("the ledger has no attempts")
     else:
-        console.print(
-            effort_rich_table(rows, title=f"Effort by experiment and target: {args.ledger}")
-        )
+        title = f"Effort by experiment and target: {ledger.location}"
+        console.print(effort_rich_table(rows, title=escape(title)))
     return 0
+
+
+def _fail(message: str) -> int:
+    """Print one line on stderr, as data (not rich markup); the exit status of a bad input."""
+    Console(stderr=True).print(message, style="red", markup=False, highlight=False)
+    return 2
 
 
 if __name__ == "__main__":

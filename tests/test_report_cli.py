@@ -66,7 +66,7 @@ def test_report_command_json_and_filter(worked_ledger, capsys):
 
 def test_report_command_rejects_missing_ledger_and_bad_z(tmp_path, worked_ledger, capsys):
     assert main(["report", str(tmp_path / "nope.sqlite")]) == 2
-    assert "no ledger at" in capsys.readouterr().out
+    assert "no ledger at" in capsys.readouterr().err
     assert not (tmp_path / "nope.sqlite").exists()
     assert main(["report", str(worked_ledger.path), "--z", "1.5"]) == 2
 

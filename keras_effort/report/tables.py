@@ -7,6 +7,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rich.markup import escape
 from rich.table import Table
 
 from keras_effort.effort import EffortSummary, summarize
@@ -72,7 +73,8 @@ def effort_rich_table(
     table.add_column("regime")
     for row in summaries:
         summary = row.summary if isinstance(row, LedgerReportRow) else row
-        cells = [row.experiment, row.metric] if with_experiment else []
+        # Names are data, not markup: `adam[lr=3e-3]` must print as it is.
+        cells = [escape(row.experiment), escape(row.metric)] if with_experiment else []
         cells += [
             f"{summary.target:g}",
             str(summary.runs),

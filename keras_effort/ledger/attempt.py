@@ -1,0 +1,183 @@
+"""The record of one training attempt, and the runtime distribution of several."""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from keras_effort.effort import RuntimeDistribution
+
+OUTCOMES = ("reached", "cutoff", "diverged", "stopped")
+
+# Both backends store counts as signed 64-bit integers.
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One training attempt: a run from fresh weights until it reached the target or stopped.
+
+    Attributes:
+        experiment: the name grouping attempts of one configuration or study.
+        target_metric: the monitored metric, e.g. `"val_accuracy"`.
+        target_value: the value to reach.
+        steps: gradient steps spent: the step at which the target was reached if `reached`,
+            else the steps run before stopping.
+        reached: whether the target was reached (a `bool`).
+        budget: the steps the attempt was allowed (its cutoff); a failed attempt is censored
+            at its budget, or at `steps` when no budget is recorded.
+        outcome: `"reached"`, `"cutoff"` (stopped at its budget), `"diverged"` (non-finite
+            loss or metric) or `"stopped"` (ended early for another reason).
+        config: the hyperparameters, any JSON-serialisable mapping.
+        seed: the seed of the attempt's initial weights.
+        run: the id of the series of attempts this one belongs to (one `fit` of `Restarts`
+            or `TargetStopping`, one tuner execution); default: a fresh random id. With
+            `experiment` and `attempt` it is the row's key in the ledger: writing the same
+            `(experiment, run, attempt)` twice keeps one row.
+        attempt: the attempt's number within its run, from 0.
+        samples: training samples seen (steps times batch size).
+        seconds: wall-clock seconds spent.
+        best_value: the best monitored value seen.
+        curve: the monitored metric as `(step, value)` pairs.
+        id: the row id, set by the ledger.
+        created_at: the Unix time the row was first written, set by the ledger.
+
+    Raises:
+        ValueError: naming the field, when a value is of the wrong type or out of range.
+    """
+
+    experiment: str
+    target_metric: str
+    target_value: float
+    steps: int
+    reached: bool
+    budget: int | None = None
+    outcome: str | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    run: str = field(default_factory=lambda: uuid.uuid4().hex)
+    attempt: int = 0
+    samples: int | None = None
+    seconds: float | None = None
+    best_value: float | None = None
+    curve: Sequence[tuple[int, float]] | None = None
+    id: int | None = None
+    created_at: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("experiment", "target_metric", "run"):
+            _check_text(getattr(self, name), name)
+        if not _is_finite_number(self.target_value):
+            raise ValueError(f"`target_value` must be a finite number, got {self.target_value!r}")
+        if not isinstance(self.reached, (bool, np.bool_)):
+            raise ValueError(f"`reached` must be a bool, got {self.reached!r}")
+        for name in ("steps", "attempt"):
+            _check_count(getattr(self, name), name)
+        for name in ("budget", "samples", "seed"):
+            if getattr(self, name) is not None:
+                _check_count(getattr(self, name), name, allow_negative=name == "seed")
+        if self.reached and self.budget is not None and self.steps > self.budget:
+            raise ValueError(
+                f"`steps` = {self.steps} is beyond `budget` = {self.budget} for a reached attempt"
+            )
+        outcome = self.outcome or ("reached" if self.reached else "stopped")
+        if outcome not in OUTCOMES:
+            raise ValueError(f"`outcome` must be one of {OUTCOMES}, got {self.outcome!r}")
+        if (outcome == "reached") != bool(self.reached):
+            raise ValueError(f"`outcome` = {outcome!r} contradicts `reached` = {self.reached!r}")
+        if self.seconds is not None and not (_is_finite_number(self.seconds) and self.seconds >= 0):
+            raise ValueError(f"`seconds` must be a non-negative number, got {self.seconds!r}")
+        if self.best_value is not None and not _is_number(self.best_value):
+            raise ValueError(f"`best_value` must be a number or None, got {self.best_value!r}")
+        if not isinstance(self.config, Mapping):
+            raise ValueError(f"`config` must be a mapping, got {type(self.config).__name__}")
+        try:
+            json.dumps(dict(self.config), allow_nan=False)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"`config` must be a JSON-serialisable mapping: {error}") from None
+        # Normalise NumPy scalars to Python types, which the databases and JSON accept.
+        object.__setattr__(self, "outcome", outcome)
+        object.__setattr__(self, "reached", bool(self.reached))
+        object.__setattr__(self, "target_value", float(self.target_value))
+        for name in ("steps", "attempt", "budget", "samples", "seed"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, int(getattr(self, name)))
+        if self.best_value is not None:
+            best = float(self.best_value)
+            object.__setattr__(self, "best_value", best if math.isfinite(best) else None)
+        if self.seconds is not None:
+            object.__setattr__(self, "seconds", float(self.seconds))
+        if self.curve is not None:
+            object.__setattr__(self, "curve", _normalised_curve(self.curve))
+
+    @property
+    def censored_at(self) -> int:
+        """The step after which a failed attempt is known not to have succeeded."""
+        return self.budget if self.budget is not None else self.steps
+
+
+def runtime_distribution_of(attempts: Sequence[Attempt]) -> RuntimeDistribution:
+    """The runtime distribution of attempts at one target; failures censored at their budget.
+
+    An attempt that diverged would not have succeeded later, so it counts as failing within
+    its whole budget.
+    """
+    return RuntimeDistribution(
+        steps=[a.steps if a.reached else None for a in attempts],
+        budgets=[a.budget if a.reached else a.censored_at for a in attempts],
+    )
+
+
+def _normalised_curve(curve: object) -> list[tuple[int, float]]:
+    """`curve` as a list of `(int step, float value)`; values may be non-finite (divergence)."""
+    allowed = "a sequence of (step, value) pairs with int steps >= 0 and numeric values"
+    if isinstance(curve, (str, bytes, Mapping)) or not isinstance(curve, Sequence | np.ndarray):
+        raise ValueError(f"`curve` must be {allowed}, got {type(curve).__name__}")
+    pairs = []
+    for index, pair in enumerate(curve):
+        try:
+            step, value = pair
+        except (TypeError, ValueError):
+            message = f"`curve[{index}]` must be a (step, value) pair, got {pair!r}"
+            raise ValueError(message) from None
+        if (
+            isinstance(step, (bool, np.bool_))
+            or not isinstance(step, numbers.Integral)
+            or not 0 <= step <= _INT64[1]
+            or not _is_number(value)
+        ):
+            raise ValueError(f"`curve` must be {allowed}; `curve[{index}]` is {pair!r}")
+        pairs.append((int(step), float(value)))
+    return pairs
+
+
+def _check_text(value: object, name: str) -> None:
+    # NUL cannot be stored in a PostgreSQL text column: refuse it on every backend alike.
+    if not isinstance(value, str) or not value or "\x00" in value:
+        raise ValueError(f"`{name}` must be a non-empty string without NUL, got {value!r}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_finite_number(value: object) -> bool:
+    return _is_number(value) and math.isfinite(float(value))
+
+
+def _check_count(value: object, name: str, allow_negative: bool = False) -> None:
+    low = _INT64[0] if allow_negative else 0
+    if (
+        isinstance(value, (bool, np.bool_))
+        or not isinstance(value, numbers.Integral)
+        or not low <= value <= _INT64[1]
+    ):
+        allowed = "an int of 64 bits" if allow_negative else "a non-negative int below 2**63"
+        raise ValueError(f"`{name}` must be {allowed}, got {value!r}")
