@@ -6,10 +6,18 @@ TensorFlow's CPU is split into two logical devices before TensorFlow initialises
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import textwrap
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -49,3 +57,99 @@ def run_with_backend(backend: str, code: str, timeout: float = 300) -> str:
     if result.returncode != 0:
         pytest.fail(f"{backend} subprocess failed:\n{result.stderr[-4000:]}")
     return result.stdout
+
+
+# ------------------------------------------------------------------------------ PostgreSQL
+# A throw-away PostgreSQL server for the tests marked `postgres`: a cluster in a temporary
+# folder, on 127.0.0.1 and a free port, stopped whatever happens. The server refuses to run as
+# root, so as root it runs as the `postgres` user. Without Debian's server binaries the tests
+# skip, except in CI (CI=true), where skipping would hide that they did not run.
+
+
+class PostgresServer:
+    """A PostgreSQL cluster of one superuser `keras` (password `POSTGRES_PASSWORD`)."""
+
+    def __init__(self, bindir: Path, root: Path) -> None:
+        self.bindir, self.root = bindir, root
+        self.data, self.log = root / "data", root / "server.log"
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        password_file = root / "password"
+        password_file.write_text(POSTGRES_PASSWORD)
+        if os.geteuid() == 0:
+            shutil.chown(root, "postgres")
+            shutil.chown(password_file, "postgres")
+        self._pg(
+            "initdb", "-D", self.data, "-U", "keras", "--auth=scram-sha-256",
+            "--pwfile", password_file, "-E", "UTF8", "--no-sync",
+        )  # fmt: skip
+
+    def start(self) -> None:
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} "
+            f"-c unix_socket_directories={self.root}"
+        )
+        self._pg("pg_ctl", "-D", self.data, "-l", self.log, "-o", options, "-w", "start")
+
+    def stop(self, mode: str = "fast") -> None:
+        self._pg("pg_ctl", "-D", self.data, "-m", mode, "-w", "stop")
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://keras:{POSTGRES_PASSWORD}@127.0.0.1:{self.port}/{database}"
+
+    def new_database(self) -> str:
+        """The URL of a new empty database."""
+        import psycopg
+
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url(), autocommit=True) as connection:
+            connection.execute(f"CREATE DATABASE {name}")
+        return self.url(name)
+
+    def _pg(self, program: str, *args: object) -> None:
+        command = [str(self.bindir / program), *map(str, args)]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            log = self.log.read_text() if self.log.exists() else ""
+            raise RuntimeError(f"{program} failed:\n{result.stdout}{result.stderr}{log[-2000:]}")
+
+
+POSTGRES_PASSWORD = "pw-never-printed"
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A running PostgreSQL server for this test session (each xdist worker has its own)."""
+    initdbs = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not initdbs:
+        reason = "PostgreSQL server binaries not found (apt-get install postgresql)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must run the postgres tests")
+        pytest.skip(reason)
+    pytest.importorskip("psycopg", reason="the `postgres` extra is not installed")
+    root = Path(tempfile.mkdtemp(prefix="keras-effort-pg-"))
+    server = PostgresServer(Path(initdbs[-1]).parent, root)
+    try:
+        server.start()
+        yield server
+    finally:
+        with contextlib.suppress(RuntimeError):
+            server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> str:
+    """The URL of a new empty database on the session's server."""
+    return postgres_server.new_database()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def ledger_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where a new ledger lives: an SQLite file, then a PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "ledger.sqlite")
+    return request.getfixturevalue("postgres_url")

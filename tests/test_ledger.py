@@ -6,6 +6,7 @@ import copy
 import os
 import pickle
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -13,9 +14,11 @@ import textwrap
 import time
 
 import pytest
+from conftest import POSTGRES_PASSWORD
 
 from keras_effort import Attempt, Ledger
 from keras_effort.effort import EffortEstimate
+from keras_effort.ledger import SCHEMA_VERSION, LedgerError
 
 
 def _attempt(**overrides):
@@ -29,8 +32,8 @@ def _attempt(**overrides):
     return Attempt(**{**values, **overrides})
 
 
-def test_round_trip_keeps_every_field(tmp_path):
-    ledger = Ledger(tmp_path / "runs.sqlite")
+def test_round_trip_keeps_every_field(ledger_location):
+    ledger = Ledger(ledger_location)
     written = _attempt(
         budget=500,
         config={"lr": 0.01, "layers": [64, 64]},
@@ -42,8 +45,8 @@ def test_round_trip_keeps_every_field(tmp_path):
         curve=[(10, 0.5), (100, 0.93)],
     )
     row_id = ledger.add(written)
-    (read,) = Ledger(tmp_path / "runs.sqlite").attempts()
-    assert read.id == row_id and read.created_at is not None
+    (read,) = Ledger(ledger_location).attempts()
+    assert read.id == row_id and read.created_at is not None and read.run == written.run
     assert read.config == {"lr": 0.01, "layers": [64, 64]}
     assert read.curve == [(10, 0.5), (100, 0.93)]
     for name in ("experiment", "steps", "budget", "seed", "attempt", "samples", "seconds"):
@@ -90,8 +93,8 @@ def test_failed_attempts_are_censored_at_their_budget():
     assert rd.success_probability(50) == pytest.approx(1 - 1 * (1 - 1 / 2))
 
 
-def test_filters_groups_and_exports():
-    ledger = Ledger()
+def test_filters_groups_and_exports(ledger_location):
+    ledger = Ledger(ledger_location)
     ledger.add(_attempt(experiment="a", target_value=0.8))
     ledger.add(_attempt(experiment="b", target_value=0.8))
     ledger.add(_attempt(experiment="a", target_value=0.9, steps=300))
@@ -146,15 +149,15 @@ def test_bad_attempts_are_rejected(overrides, message):
         _attempt(**overrides)
 
 
-def test_copies_share_the_ledger_and_pickles_send_the_path(tmp_path):
+def test_copies_share_the_ledger_and_pickles_send_the_location(ledger_location):
     memory = Ledger()
     assert copy.deepcopy(memory) is memory  # KerasTuner deep-copies callbacks
     with pytest.raises(TypeError, match="in-memory Ledger cannot be pickled"):
         pickle.dumps(memory)
-    on_disk = Ledger(tmp_path / "l.sqlite")
-    on_disk.add(_attempt())
-    clone = pickle.loads(pickle.dumps(on_disk))
-    assert clone.path == on_disk.path and len(clone.attempts()) == 1
+    stored = Ledger(ledger_location)
+    stored.add(_attempt())
+    clone = pickle.loads(pickle.dumps(stored))
+    assert (clone.path, clone.url) == (stored.path, stored.url) and len(clone.attempts()) == 1
 
 
 _WRITER = textwrap.dedent(
@@ -170,8 +173,8 @@ _WRITER = textwrap.dedent(
 )
 
 
-def test_several_processes_append_to_one_file(tmp_path):
-    path = tmp_path / "shared.sqlite"
+def test_several_processes_append_to_one_ledger(ledger_location):
+    path = ledger_location
     Ledger(path)
     writers = [
         subprocess.Popen(
@@ -186,8 +189,8 @@ def test_several_processes_append_to_one_file(tmp_path):
         assert [a.steps for a in ledger.attempts(f"w{worker}")] == list(range(60))
 
 
-def test_a_killed_writer_loses_nothing_it_committed(tmp_path):
-    path = tmp_path / "crash.sqlite"
+def test_a_killed_writer_loses_nothing_it_committed(ledger_location):
+    path = ledger_location
     writer = subprocess.Popen(
         [sys.executable, "-c", _WRITER, str(path), "0", "100000"], stdout=subprocess.PIPE, text=True
     )
@@ -197,8 +200,152 @@ def test_a_killed_writer_loses_nothing_it_committed(tmp_path):
         committed = int(writer.stdout.readline())
     os.kill(writer.pid, signal.SIGKILL)
     writer.wait()
-    with sqlite3.connect(path) as connection:
-        assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    if not path.startswith("postgresql://"):
+        with sqlite3.connect(path) as connection:
+            assert connection.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     steps = [a.steps for a in Ledger(path).attempts()]
     assert len(steps) >= committed + 1  # every printed row was committed before the print
     assert steps == list(range(len(steps)))
+
+
+# ------------------------------------------------------------------ the key and the schema
+
+
+def test_a_rewritten_attempt_updates_its_row_instead_of_adding_one(ledger_location):
+    ledger = Ledger(ledger_location)
+    first = _attempt(run="fit-1", attempt=0, steps=40)
+    row_id = ledger.add(first)
+    (stored,) = ledger.attempts()
+    # A retried write (same key, same content) and a resumed one (same key, new content).
+    assert ledger.add(first) == row_id
+    assert ledger.add(_attempt(run="fit-1", attempt=0, steps=70)) == row_id
+    ledger.add(_attempt(run="fit-1", attempt=1))
+    ledger.add(_attempt(run="fit-2", attempt=0))
+    ledger.add(_attempt(experiment="other", run="fit-1", attempt=0))
+    rows = Ledger(ledger_location).attempts()
+    assert [(a.experiment, a.run, a.attempt) for a in rows] == [
+        ("adam", "fit-1", 0),
+        ("adam", "fit-1", 1),
+        ("adam", "fit-2", 0),
+        ("other", "fit-1", 0),
+    ]
+    assert rows[0].steps == 70 and rows[0].id == row_id
+    assert rows[0].created_at == stored.created_at  # the first write's time is kept
+
+
+def test_each_attempt_gets_a_fresh_run_by_default():
+    first, second = _attempt(), _attempt()
+    assert first.run != second.run and len(first.run) == 32
+    ledger = Ledger()
+    ledger.add(first)
+    ledger.add(second)
+    assert len(ledger.attempts()) == 2
+
+
+def test_the_schema_version_is_recorded(ledger_location):
+    assert Ledger(ledger_location).schema_version == SCHEMA_VERSION == 2
+    assert Ledger(ledger_location, read_only=True).schema_version == 2
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.sqlite"
+    Ledger(path).add(_attempt())
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE keras_effort_meta SET value = '3'")
+    for read_only in (False, True):
+        with pytest.raises(LedgerError, match=f"{path} has schema version 3, newer"):
+            Ledger(path, read_only=read_only)
+
+
+# The ledger layout of keras-effort 0.1, before versions: what `migrate` starts from.
+_V1_SCHEMA = """
+CREATE TABLE attempts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, experiment TEXT NOT NULL, config TEXT NOT NULL,
+    seed INTEGER, attempt INTEGER NOT NULL, target_metric TEXT NOT NULL,
+    target_value REAL NOT NULL, steps INTEGER NOT NULL, budget INTEGER, samples INTEGER,
+    seconds REAL, reached INTEGER NOT NULL, outcome TEXT NOT NULL, best_value REAL, curve TEXT,
+    created_at REAL NOT NULL
+);
+CREATE INDEX attempts_by_experiment ON attempts (experiment, target_metric, target_value);
+"""
+
+
+def _v1_ledger(path):
+    with sqlite3.connect(path) as connection:
+        connection.executescript(_V1_SCHEMA)
+        for steps in (10, 20):  # two rows with one (experiment, attempt): no key in version 1
+            connection.execute(
+                "INSERT INTO attempts (experiment, config, seed, attempt, target_metric, "
+                "target_value, steps, reached, outcome, curve, created_at) VALUES "
+                "('adam', '{\"lr\": 0.1}', 3, 0, 'val_accuracy', 0.9, ?, 1, 'reached', "
+                "'[[5, 0.5]]', 1.0)",
+                (steps,),
+            )
+    connection.close()
+
+
+def test_a_version_1_ledger_is_read_as_it_is_and_migrated_when_written(tmp_path):
+    path = tmp_path / "v1.sqlite"
+    _v1_ledger(path)
+    before = path.read_bytes()
+    reader = Ledger(path, read_only=True)
+    assert reader.schema_version == 1
+    old = reader.attempts()
+    assert [(a.run, a.steps, a.config, a.curve) for a in old] == [
+        ("legacy-1", 10, {"lr": 0.1}, [(5, 0.5)]),
+        ("legacy-2", 20, {"lr": 0.1}, [(5, 0.5)]),
+    ]
+    assert path.read_bytes() == before  # reading never migrates
+    writer = Ledger(path)
+    assert writer.schema_version == 2
+    assert writer.attempts() == old  # every row, id and field kept
+    writer.add(_attempt(run="legacy-1", attempt=0, steps=11))  # the key now holds
+    assert [a.steps for a in writer.attempts()] == [11, 20]
+    with sqlite3.connect(path) as connection:
+        indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+    assert "attempts_v1" not in indexes and "attempts_by_experiment" not in indexes
+
+
+# ------------------------------------------------------------------------------ PostgreSQL
+
+
+def test_a_ledger_url_needs_the_postgres_extra(monkeypatch):
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"keras-effort\[postgres\]"):
+        Ledger("postgresql://u:p@127.0.0.1:1/effort")
+
+
+def test_an_unreachable_server_fails_within_the_timeout_naming_host_and_database():
+    pytest.importorskip("psycopg")
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(LedgerError) as raised:
+        Ledger(f"postgresql://keras:s3cret@127.0.0.1:{port}/effort", timeout=1.5)
+    assert 1.5 <= time.monotonic() - started < 10  # retried for the timeout, then gave up
+    message = str(raised.value)
+    assert f"'effort' on 127.0.0.1:{port}" in message and "tries over 1.5 s" in message
+    assert "s3cret" not in message
+
+
+@pytest.mark.postgres
+def test_a_wrong_password_is_named_without_the_password(postgres_server):
+    url = postgres_server.url().replace(POSTGRES_PASSWORD, "wrong-pw")
+    with pytest.raises(LedgerError, match="password authentication failed") as raised:
+        Ledger(url, timeout=1)
+    assert "wrong-pw" not in str(raised.value) and "'postgres' on 127.0.0.1" in str(raised.value)
+
+
+@pytest.mark.postgres
+def test_a_postgres_ledger_hides_its_password_and_refuses_a_foreign_attempts_table(postgres_url):
+    ledger = Ledger(postgres_url)
+    assert POSTGRES_PASSWORD not in repr(ledger) and ":***@" in repr(ledger)
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("DROP TABLE keras_effort_meta")
+        connection.execute("ALTER TABLE attempts DROP COLUMN run")
+        connection.execute("ALTER TABLE attempts ADD COLUMN owner TEXT")
+    with pytest.raises(LedgerError, match="not a keras-effort ledger: it has an `attempts` table"):
+        Ledger(postgres_url)

@@ -20,6 +20,8 @@ T = TypeVar("T")
 
 # Any constant: the advisory lock under which one process at a time creates or checks tables.
 _SCHEMA_LOCK = 0x6B657261
+# Errors that waiting does not cure: wrong password or role, no such database.
+_PERMANENT = ("28000", "28P01", "3D000")
 
 
 class PostgresStore:
@@ -87,12 +89,16 @@ class PostgresStore:
                     return work(cursor)
             except psycopg.OperationalError as error:
                 self.close()
-                if time.monotonic() + delay > deadline:
+                if getattr(error, "sqlstate", None) in _PERMANENT:
+                    message = f"cannot open the ledger {self.location}: {self._scrub(error)}"
+                    raise LedgerError(message) from None
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
                     raise LedgerError(
                         f"cannot reach the ledger {self.location} after {tries} tries over "
                         f"{self.timeout:g} s: {self._scrub(error)}"
                     ) from None
-                time.sleep(delay)
+                time.sleep(min(delay, remaining))
                 delay = min(2 * delay, 2.0)
             except psycopg.Error as error:
                 message = f"the ledger {self.location} failed: {self._scrub(error)}"
