@@ -143,6 +143,8 @@ class Restarts(keras.callbacks.Callback):
         self.target._managed = False
         for listener in self._listeners:
             listener.on_training_end(self)
+        if self.ledger is not None:
+            self.ledger.flush()  # raises, naming the ledger, if a failed write is still pending
 
     # --------------------------------------------------------------- attempts
 
@@ -196,7 +198,9 @@ class Restarts(keras.callbacks.Callback):
         if hasattr(self.policy, "observe"):
             self.policy.observe(steps, target.reached, self._cutoff)
         if self.ledger is not None:
-            self.ledger.add(attempt)
+            # A failed write (disk full, server down) must not abort training: the ledger
+            # keeps the attempt, retries it at the next write and `flush` raises at the end.
+            self.ledger.add(attempt, keep_on_failure=True)
         for listener in self._listeners:
             listener.on_attempt_end(self, attempt)
 

@@ -231,10 +231,12 @@ class TargetStopping(keras.callbacks.Callback):
         self._budget = None if self.outcome == "stopped" else planned
         attempt = self.attempt()
         if self.ledger is not None:
-            self.ledger.add(attempt)
+            self.ledger.add(attempt, keep_on_failure=True)
         for listener in self._listeners:
             listener.on_attempt_end(self, attempt)
             listener.on_training_end(self)
+        if self.ledger is not None:
+            self.ledger.flush()  # raises, naming the ledger, if the write is still pending
 
     # ---------------------------------------------------------------- results
 

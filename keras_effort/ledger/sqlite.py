@@ -122,13 +122,15 @@ class SQLiteStore:
     def _connect(self) -> sqlite3.Connection:
         # A connection must not cross a fork; a file removed or replaced under an open
         # connection would swallow writes into an unlinked inode: reopen, or refuse.
-        if self._connection is not None and self._pid == os.getpid():
-            if self.path is None or self._same_file():
-                return self._connection
-            self.close()
-            if not self.path.exists():
-                raise LedgerError(f"the ledger file {self.path} was removed while in use")
-        self._connection = None
+        if (
+            self._connection is not None
+            and self._pid == os.getpid()
+            and (self.path is None or self._same_file())
+        ):
+            return self._connection
+        self.close()
+        if self._identity is not None and not self.path.exists():
+            raise LedgerError(f"the ledger file {self.path} was removed while in use")
         try:
             connection = self._open()
         except sqlite3.OperationalError:
