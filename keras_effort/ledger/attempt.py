@@ -87,7 +87,9 @@ class Attempt:
             raise ValueError(
                 f"`steps` = {self.steps} is beyond `budget` = {self.budget} for a reached attempt"
             )
-        outcome = self.outcome or ("reached" if self.reached else "stopped")
+        outcome = self.outcome
+        if outcome is None:
+            outcome = "reached" if self.reached else "stopped"
         if outcome not in OUTCOMES:
             raise ValueError(f"`outcome` must be one of {OUTCOMES}, got {self.outcome!r}")
         if (outcome == "reached") != bool(self.reached):
@@ -145,7 +147,7 @@ def _normalised_curve(curve: object) -> list[tuple[int, float]]:
         try:
             step, value = pair
         except (TypeError, ValueError):
-            message = f"`curve[{index}]` must be a (step, value) pair, got {pair!r}"
+            message = f"`curve` item {index} must be a (step, value) pair, got {pair!r}"
             raise ValueError(message) from None
         if (
             isinstance(step, (bool, np.bool_))
@@ -153,7 +155,7 @@ def _normalised_curve(curve: object) -> list[tuple[int, float]]:
             or not 0 <= step <= _INT64[1]
             or not _is_number(value)
         ):
-            raise ValueError(f"`curve` must be {allowed}; `curve[{index}]` is {pair!r}")
+            raise ValueError(f"`curve` must be {allowed}; item {index} is {pair!r}")
         pairs.append((int(step), float(value)))
     return pairs
 

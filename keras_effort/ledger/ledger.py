@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import threading
@@ -66,7 +67,11 @@ class Ledger:
     ) -> None:
         if not isinstance(read_only, bool):
             raise TypeError(f"`read_only` must be a bool, got {read_only!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not 0 < timeout < math.inf
+        ):
             raise ValueError(f"`timeout` must be a positive number of seconds, got {timeout!r}")
         self.read_only, self.timeout = read_only, float(timeout)
         self._lock = threading.Lock()
@@ -97,6 +102,11 @@ class Ledger:
                 raise ValueError("`read_only` needs a `path`: an in-memory ledger starts empty")
             self._store = SQLiteStore(self.path, read_only, self.timeout, self._prepare)
         self._store.run(lambda cursor: None, write=False)  # connect and check the schema now
+
+    def close(self) -> None:
+        """Close this process's connection (a later call reopens it); pending rows stay."""
+        with self._lock:
+            self._store.close()
 
     @property
     def location(self) -> str:

@@ -297,7 +297,7 @@ def test_report_reads_a_ledger_it_cannot_write_and_changes_nothing(tmp_path):
             steps=steps,
             reached=True,
         )
-    ledger._store.close()  # the last writer closes: the WAL is checkpointed into the file
+    ledger.close()  # the last writer closes: the WAL is checkpointed into the file
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     path.chmod(0o444)
     folder.chmod(0o555)
