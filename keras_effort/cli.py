@@ -129,7 +129,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from rich.markup import escape
+    from rich.text import Text
 
     from keras_effort.ledger import Ledger, LedgerError
     from keras_effort.report import effort_rich_table, ledger_report, report_as_json
@@ -154,7 +154,7 @@ def _report(args: argparse.Namespace) -> int:
         console.print("the ledger has no attempts")
     else:
         title = f"Effort by experiment and target: {ledger.location}"
-        console.print(effort_rich_table(rows, title=escape(title)))
+        console.print(effort_rich_table(rows, title=Text(title)))
     return 0
 
 

@@ -7,8 +7,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from keras_effort.effort import EffortSummary, summarize
 from keras_effort.ledger import Ledger
@@ -56,7 +56,7 @@ def ledger_report(
 
 
 def effort_rich_table(
-    summaries: Sequence[EffortSummary | LedgerReportRow], title: str | None = None
+    summaries: Sequence[EffortSummary | LedgerReportRow], title: str | Text | None = None
 ) -> Table:
     """A rich table of effort summaries (or ledger report rows), one row per target."""
     with_experiment = any(isinstance(row, LedgerReportRow) for row in summaries)
@@ -73,8 +73,8 @@ def effort_rich_table(
     table.add_column("regime")
     for row in summaries:
         summary = row.summary if isinstance(row, LedgerReportRow) else row
-        # Names are data, not markup: `adam[lr=3e-3]` must print as it is.
-        cells = [escape(row.experiment), escape(row.metric)] if with_experiment else []
+        # Names are data, not markup or emoji codes: `adam[lr=3e-3]` prints as it is.
+        cells = [Text(row.experiment), Text(row.metric)] if with_experiment else []
         cells += [
             f"{summary.target:g}",
             str(summary.runs),
