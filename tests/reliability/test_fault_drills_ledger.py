@@ -27,17 +27,16 @@ from keras_effort.ledger import LedgerError, LedgerWriteWarning
 
 pytestmark = pytest.mark.reliability
 
-# A writer that prints each attempt's key only after its row is committed.
+# A writer that prints each attempt's number only after its row is committed, until the file
+# the file `stop` named by the parent appears (checked before each row).
 _WRITER = textwrap.dedent(
     """
-    import sys, time
+    import os, sys
     from keras_effort.ledger import Attempt, Ledger
-    location, name, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
-    timeout = float(sys.argv[4]) if len(sys.argv) > 4 else 60.0
+    location, name, stop, timeout = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
     ledger = Ledger(location, timeout=timeout)
-    deadline = time.monotonic() + seconds
     number = 0
-    while time.monotonic() < deadline:
+    while not os.path.exists(stop):
         ledger.add(Attempt("drill", "val_accuracy", 0.9, steps=number, reached=True,
                            run=name, attempt=number, curve=[(1, 0.5), (number, 0.9)]))
         print(number, flush=True)
@@ -46,13 +45,21 @@ _WRITER = textwrap.dedent(
 )
 
 
-def _spawn_writer(location, name, seconds, timeout=60.0):
+def _spawn_writer(location, name, stop, timeout=60.0):
     return subprocess.Popen(
-        [sys.executable, "-c", _WRITER, location, name, str(seconds), str(timeout)],
+        [sys.executable, "-c", _WRITER, location, name, str(stop), str(timeout)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _printed(writer, first_line):
+    """The numbers a writer printed, once it has ended (stdout read through one buffer)."""
+    out = first_line + writer.stdout.read()
+    err = writer.stderr.read()
+    writer.wait(timeout=120)
+    return [int(line) for line in out.split()], err
 
 
 def _check_integrity(location):
@@ -73,19 +80,21 @@ def _keys(location):
     return {run: sorted(numbers) for run, numbers in by_run.items()}
 
 
-def test_concurrent_writers_two_killed_lose_nothing_they_committed(ledger_location):
+def test_concurrent_writers_two_killed_lose_nothing_they_committed(ledger_location, tmp_path):
     """8 writers for about 10 s (the issue's 20 s, halved for CI), 2 killed with SIGKILL midway."""
     Ledger(ledger_location)
-    writers = {f"w{i}": _spawn_writer(ledger_location, f"w{i}", 10.0) for i in range(8)}
+    stop = tmp_path / "stop"
+    writers = {f"w{i}": _spawn_writer(ledger_location, f"w{i}", stop) for i in range(8)}
     first = {name: writer.stdout.readline() for name, writer in writers.items()}  # all started
-    time.sleep(4.0)
+    time.sleep(5.0)
     for name in ("w0", "w1"):
         os.kill(writers[name].pid, signal.SIGKILL)
+    time.sleep(5.0)
+    stop.touch()
     printed = {}
     for name, writer in writers.items():
-        out, err = writer.communicate(timeout=120)
+        printed[name], err = _printed(writer, first[name])
         assert writer.returncode == (-signal.SIGKILL if name in ("w0", "w1") else 0), err
-        printed[name] = [int(line) for line in (first[name] + out).split()]
     _check_integrity(ledger_location)
     found = _keys(ledger_location)
     for name, numbers in printed.items():
@@ -103,32 +112,37 @@ def test_concurrent_writers_two_killed_lose_nothing_they_committed(ledger_locati
 
 @pytest.mark.postgres
 def test_writers_wait_for_a_restarted_server_and_fail_clearly_when_it_stays_down(
-    postgres_server, postgres_url
+    postgres_server, postgres_url, tmp_path
 ):
     Ledger(postgres_url)
-    patient = [_spawn_writer(postgres_url, f"p{i}", 8.0, timeout=30.0) for i in range(4)]
-    first = [writer.stdout.readline() for writer in patient]  # all started
-    time.sleep(2.0)
+    stop = tmp_path / "stop"
+    patient = [_spawn_writer(postgres_url, f"p{i}", stop, timeout=30.0) for i in range(4)]
+    impatient = _spawn_writer(postgres_url, "impatient", stop, timeout=2.0)
+    first = [writer.stdout.readline() for writer in [*patient, impatient]]  # all writing
+    time.sleep(1.0)
     postgres_server.stop("fast")  # disconnects every client mid-write
-    impatient = _spawn_writer(postgres_url, "impatient", 8.0, timeout=2.0)
     try:
-        out, err = impatient.communicate(timeout=60)
+        impatient_printed, err = _printed(impatient, first[-1])
     finally:
         postgres_server.start()
-    assert impatient.returncode == 1 and out == ""
+    # The impatient writer retried for its 2 s, then failed with one clear line.
+    assert impatient.returncode == 1
     last_line = err.strip().splitlines()[-1]
     assert "cannot reach the ledger PostgreSQL database" in last_line, err
     assert "on 127.0.0.1:" in last_line and "tries over 2 s" in last_line
     assert "pw-never-printed" not in err
+    time.sleep(2.0)  # the patient writers go on
+    stop.touch()
     printed = {}
     for number, writer in enumerate(patient):
-        out, err = writer.communicate(timeout=120)
+        printed[f"p{number}"], err = _printed(writer, first[number])
         assert writer.returncode == 0, err
-        printed[f"p{number}"] = [int(line) for line in (first[number] + out).split()]
     found = _keys(postgres_url)
     for name, numbers in printed.items():
         assert numbers == list(range(len(numbers))) and found[name] == numbers
-    print(f"\nserver restart: rows printed {sum(map(len, printed.values()))}, found same")
+    # What the impatient writer printed is there; the row it was writing may be too.
+    assert found["impatient"] in (impatient_printed, [*impatient_printed, len(impatient_printed)])
+    print(f"\nserver restart: rows printed {sum(map(len, printed.values()))}, found the same")
 
 
 # -------------------------------------------------------------------- a killed fit
@@ -179,7 +193,7 @@ def test_kill_9_mid_fit_loses_no_committed_attempt(ledger_location):
     os.kill(fit.pid, signal.SIGKILL)
     fit.communicate()
     _check_integrity(ledger_location)
-    (found,) = _keys(ledger_location).values()
+    found = sorted(number for numbers in _keys(ledger_location).values() for number in numbers)
     assert printed == list(range(30))
     assert found in (printed, [*printed, 30])  # killed between a commit and its print
 
