@@ -6,7 +6,6 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from rich.console import Console
 
@@ -49,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--check-every", type=_positive_int, default=25, help="steps (25)")
     demo.add_argument("--learning-rate", type=float, default=3e-3, help="Adam's rate (3e-3)")
     demo.add_argument("--seed", type=int, default=0, help="seed of the first run (0)")
-    demo.add_argument("--ledger", type=Path, help="also record every attempt in this ledger")
+    demo.add_argument(
+        "--ledger", help="also record every attempt in this ledger (a file or a postgresql:// URL)"
+    )
     demo.set_defaults(run=_demo)
 
     report = commands.add_parser(

@@ -141,3 +141,27 @@ def test_digits_split():
     assert x.min() >= 0.0 and x.max() <= 1.0
     with pytest.raises(ValueError, match="`test_fraction`"):
         load_digits(test_fraction=1.0)
+
+
+def test_report_reads_either_backend_in_a_read_only_session(ledger_location, capsys):
+    from keras_effort.ledger import LedgerError
+
+    ledger = Ledger(ledger_location)
+    for steps in (100, 200, 300):
+        ledger.record(
+            experiment="adam[lr=3e-3]",
+            target_metric="val_accuracy",
+            target_value=0.9,
+            steps=steps,
+            reached=True,
+        )
+    assert main(["report", ledger_location, "--json", "--bootstrap", "0"]) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["experiment"] == "adam[lr=3e-3]" and record["median_steps"] == 200
+    reader = Ledger(ledger_location, read_only=True)
+    with pytest.raises(LedgerError, match="opened read-only"):
+        reader.add(Attempt("a", "val_accuracy", 0.9, steps=1, reached=True))
+    # Below the API too, the session itself refuses to write.
+    with pytest.raises(LedgerError, match=r"read-only|readonly"):
+        reader._store.run(lambda cursor: cursor.execute("DELETE FROM attempts"), write=True)
+    assert len(Ledger(ledger_location).attempts()) == 3
