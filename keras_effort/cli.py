@@ -161,9 +161,7 @@ def _report(args: argparse.Namespace) -> int:
 
 def _fail(message: str) -> int:
     """Print one line on stderr, as data (not rich markup); the exit status of a bad input."""
-    Console(stderr=True).print(
-        message, style="red", markup=False, highlight=False, soft_wrap=True
-    )
+    Console(stderr=True).print(message, style="red", markup=False, highlight=False, soft_wrap=True)
     return 2
 
 

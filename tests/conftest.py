@@ -87,8 +87,7 @@ class PostgresServer:
 
     def start(self) -> None:
         options = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} "
-            f"-c unix_socket_directories={self.root}"
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.root}"
         )
         self._pg("pg_ctl", "-D", self.data, "-l", self.log, "-o", options, "-w", "start")
 

@@ -115,7 +115,8 @@ class Ledger:
 
     @property
     def schema_version(self) -> int:
-        """The version of the ledger's tables (an older one is only read, never written)."""
+        """The version of the ledger's tables: `SCHEMA_VERSION`, or 1 for a ledger of
+        keras-effort 0.1 opened read-only (opening it for writing migrates it)."""
         return self._version
 
     def __repr__(self) -> str:

@@ -226,8 +226,10 @@ def _fit_with_restarts(ledger, on_step=None, at_step=0):
             if self.steps == at_step:
                 on_step()
 
-    return model, restarts, lambda: model.fit(
-        x, y, batch_size=16, epochs=6, verbose=0, callbacks=[restarts, Fault()]
+    return (
+        model,
+        restarts,
+        lambda: model.fit(x, y, batch_size=16, epochs=6, verbose=0, callbacks=[restarts, Fault()]),
     )
 
 
