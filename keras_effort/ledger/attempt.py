@@ -37,11 +37,11 @@ class Attempt:
             loss or metric) or `"stopped"` (ended early for another reason).
         config: the hyperparameters, any JSON-serialisable mapping.
         seed: the seed of the attempt's initial weights.
+        attempt: the attempt's number within its series of restarts (its run), from 0.
         run: the id of the series of attempts this one belongs to (one `fit` of `Restarts`
             or `TargetStopping`, one tuner execution); default: a fresh random id. With
             `experiment` and `attempt` it is the row's key in the ledger: writing the same
             `(experiment, run, attempt)` twice keeps one row.
-        attempt: the attempt's number within its run, from 0.
         samples: training samples seen (steps times batch size).
         seconds: wall-clock seconds spent.
         best_value: the best monitored value seen.
@@ -62,8 +62,8 @@ class Attempt:
     outcome: str | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     seed: int | None = None
-    run: str = field(default_factory=lambda: uuid.uuid4().hex)
     attempt: int = 0
+    run: str = field(default_factory=lambda: uuid.uuid4().hex)
     samples: int | None = None
     seconds: float | None = None
     best_value: float | None = None
@@ -119,22 +119,10 @@ class Attempt:
         if self.curve is not None:
             object.__setattr__(self, "curve", _normalised_curve(self.curve))
 
-    @property
-    def censored_at(self) -> int:
-        """The step after which a failed attempt is known not to have succeeded."""
-        return self.budget if self.budget is not None else self.steps
-
 
 def runtime_distribution_of(attempts: Sequence[Attempt]) -> RuntimeDistribution:
-    """The runtime distribution of attempts at one target; failures censored at their budget.
-
-    An attempt that diverged would not have succeeded later, so it counts as failing within
-    its whole budget.
-    """
-    return RuntimeDistribution(
-        steps=[a.steps if a.reached else None for a in attempts],
-        budgets=[a.budget if a.reached else a.censored_at for a in attempts],
-    )
+    """The runtime distribution of attempts at one target (`RuntimeDistribution.from_attempts`)."""
+    return RuntimeDistribution.from_attempts(attempts)
 
 
 def _normalised_curve(curve: object) -> list[tuple[int, float]]:
