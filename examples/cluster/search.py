@@ -56,7 +56,7 @@ def build(hp):
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--directory", required=True, help="shared by the processes of one host")
-    parser.add_argument("--max-trials", type=int, default=8)
+    parser.add_argument("--max-trials", type=int, default=12, help="at least 9: the staged plan")
     parser.add_argument("--max-steps", type=int, default=400)
     parser.add_argument("--target", type=float, default=0.5, help="validation accuracy")
     args = parser.parse_args()
