@@ -81,7 +81,9 @@ class EffortTensorBoard(keras.callbacks.Callback):
     ) -> None:
         super().__init__()
         if not isinstance(log_dir, (str, os.PathLike)) or not os.fspath(log_dir):
-            raise TypeError(f"`log_dir` must be a non-empty path (str or PathLike), got {log_dir!r}")
+            raise TypeError(
+                f"`log_dir` must be a non-empty path (str or PathLike), got {log_dir!r}"
+            )
         _check_log_dir(os.fspath(log_dir))
         if not isinstance(source, (TargetStopping, Restarts)):
             raise TypeError(
@@ -148,9 +150,7 @@ class EffortTensorBoard(keras.callbacks.Callback):
             tf.summary.scalar(f"{effort_summary.METRIC_GROUP}/{source.monitor}", value)
             tf.summary.scalar(f"{effort_summary.METRIC_GROUP}/target", source.target)
             optimizer = self.model.optimizer
-            tf.summary.scalar(
-                effort_summary.LEARNING_RATE_TAG, _to_float(optimizer.learning_rate)
-            )
+            tf.summary.scalar(effort_summary.LEARNING_RATE_TAG, _to_float(optimizer.learning_rate))
             for name, learned in _learned_hyperparameters(optimizer).items():
                 self._write_learned(name, learned)
 
@@ -232,9 +232,7 @@ def _check_log_dir(log_dir: str) -> None:
     while True:
         if os.path.exists(path):
             if not os.path.isdir(path):
-                raise ValueError(
-                    f"`log_dir` {log_dir!r} cannot be a directory: {path!r} is a file"
-                )
+                raise ValueError(f"`log_dir` {log_dir!r} cannot be a directory: {path!r} is a file")
             return
         parent = os.path.dirname(path)
         if parent == path:
@@ -306,7 +304,11 @@ def _layout(monitor: str) -> bytes:
             layout_pb2.Category(
                 title="effort",
                 chart=[
-                    chart(f"{monitor} against the target", rf"^{group}/{monitor}$", rf"^{group}/target$"),
+                    chart(
+                        f"{monitor} against the target",
+                        rf"^{group}/{monitor}$",
+                        rf"^{group}/target$",
+                    ),
                     chart(
                         "success probability P(T <= c) by cutoff c",
                         r"^effort_by_cutoff/success_probability$",

@@ -181,9 +181,7 @@ class EffortPlugin(base_plugin.TBPlugin):
             distribution = ledger.runtime_distribution(experiment, metric, value)
             curve = distribution.success_curve()
             censored = sorted(
-                a.censored_at
-                for a in ledger.attempts(experiment, metric, value)
-                if not a.reached
+                a.censored_at for a in ledger.attempts(experiment, metric, value) if not a.reached
             )
             curves.append(
                 {

@@ -124,10 +124,11 @@ def parse(text: str | bytes) -> RunAttempts:
                 raise ValueError(f"`start` and `end` must be ints, 0 <= start <= end: {entry}")
             attempts.append(TimedAttempt(Attempt(**record), start, end))
         except (KeyError, TypeError, AttributeError, ValueError) as error:
-            raise ValueError(f"attempt {index} of the attempts payload is malformed: {error}") from None
+            raise ValueError(
+                f"attempt {index} of the attempts payload is malformed: {error}"
+            ) from None
     return RunAttempts(monitor, float(target), tuple(attempts))
 
 
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-

@@ -28,7 +28,8 @@ const COLUMNS = [
   ['regime', 'regime', String],
 ];
 
-const state = {selected: null, timer: null};
+// The runs pooled in "Across runs"; a run seen for the first time is pooled.
+const state = {selected: null, known: new Set(), timer: null};
 
 export async function render() {
   const stylesheet = document.createElement('link');
@@ -54,7 +55,13 @@ async function refresh() {
     document.getElementById('status').textContent = `could not read the runs: ${error}`;
     return;
   }
-  if (state.selected === null) state.selected = new Set(data.runs.map((run) => run.name));
+  const fresh = data.runs.filter((run) => !state.known.has(run.name));
+  if (state.selected === null) state.selected = new Set();
+  fresh.forEach((run) => {
+    state.known.add(run.name);
+    state.selected.add(run.name);
+  });
+  if (fresh.length && state.known.size > fresh.length) return refresh();  // pool them too
   const content = document.getElementById('content');
   content.replaceChildren(...view(data));
   const attempts = data.runs.reduce((sum, run) => sum + (run.attempts || []).length, 0);
