@@ -253,8 +253,7 @@ def test_the_effort_dashboard_in_chromium(browser, tensorboard):
     expected = json.loads(_report(ledger_path, "--json"))
     while True:
         pooled = [
-            {field: value for field, (value, _) in row.items()}
-            for row in _table(browser, "pooled")
+            {field: value for field, (value, _) in row.items()} for row in _table(browser, "pooled")
         ]
         if pooled == [{field: row[field] for field in pooled[0]} for row in expected]:
             break
