@@ -437,7 +437,9 @@ def test_effort_curves_on_the_total_step_axis(data, tmp_path):
     assert [timed.attempt for timed in final.attempts] == [
         dataclasses.replace(a, curve=None) for a in restarts.attempts
     ]
-    assert [(t.start, t.end) for t in final.attempts] == list(zip([0, *ends[:-1]], ends))
+    assert [(t.start, t.end) for t in final.attempts] == list(
+        zip([0, *ends[:-1]], ends, strict=True)
+    )
     assert (final.monitor, final.target) == ("val_accuracy", 0.85)
     # The effort by cutoff and the results are those of keras_effort.effort on the attempts.
     distribution = RuntimeDistribution(
@@ -534,7 +536,7 @@ def test_board_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="`z`"):
         EffortTensorBoard(tmp_path, stop, z="a")
     (tmp_path / "file").write_text("")
-    with pytest.raises(ValueError, match="`log_dir`.*is a file"):
+    with pytest.raises(ValueError, match=r"`log_dir`.*is a file"):
         EffortTensorBoard(tmp_path / "file" / "run", stop)
 
 
