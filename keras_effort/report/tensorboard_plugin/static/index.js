@@ -217,28 +217,36 @@ function metricChart(run) {
 }
 
 function successChart(curve) {
-  // Kaplan-Meier P(T <= c): a step function; + marks the attempts censored there.
+  // Kaplan-Meier P(T <= c): a step function; + marks the attempts censored there (×n for n).
   const points = [[0, 0]];
   curve.steps.forEach((step, index) => {
     points.push([step, points[points.length - 1][1]], [step, curve.probability[index]]);
   });
-  points.push([curve.horizon, points[points.length - 1][1]]);
+  const last = points[points.length - 1][1];
+  points.push([curve.horizon, last]);
+  const counts = new Map();
+  for (const [step, p] of curve.censored) {
+    const key = `${step},${p}`;
+    counts.set(key, {x: step, y: p, n: (counts.get(key) || {n: 0}).n + 1});
+  }
   return lineChart({
     title: `success P(T \u2264 c), ${curve.experiment}, ${curve.metric} \u2265 ` +
-        formatTarget(curve.target) + ' (+ censored)',
-    xLabel: 'steps of an attempt', yDomain: [0, 1],
+        `${formatTarget(curve.target)}: ${formatTick(last)} by step ${curve.horizon}`,
+    xLabel: 'steps of an attempt (+ censored attempts)', yDomain: [0, 1],
+    xMax: curve.horizon * 1.1,  // room after the last jump, which is often at the horizon
     series: [{points, colour: OUTCOME_COLOURS.reached}],
-    markers: curve.censored.map(([step, p]) => ({x: step, y: p, symbol: '+'})),
+    markers: [...counts.values()].map(
+        ({x, y, n}) => ({x, y, symbol: n > 1 ? `+\u00d7${n}` : '+'})),
     className: 'success-curve',
   });
 }
 
-function lineChart({title, xLabel, series, yDomain, hline, vlines = [], markers = [],
+function lineChart({title, xLabel, series, yDomain, xMax, hline, vlines = [], markers = [],
                     className = ''}) {
   const all = series.flatMap((s) => s.points).concat(markers.map((m) => [m.x, m.y]));
   const xs = all.map((p) => p[0]), ys = all.map((p) => p[1]);
   if (hline !== undefined) ys.push(hline);
-  const xDomain = [Math.min(0, ...xs), Math.max(1, ...xs)];
+  const xDomain = [Math.min(0, ...xs), Math.max(1, xMax || 0, ...xs)];
   const yLow = ys.length ? Math.min(...ys) : 0, yHigh = ys.length ? Math.max(...ys) : 1;
   const pad = (yHigh - yLow) * 0.05 || Math.abs(yHigh) * 0.05 || 1;
   const frame = chartFrame({
@@ -266,7 +274,7 @@ function lineChart({title, xLabel, series, yDomain, hline, vlines = [], markers 
   }
   for (const marker of markers) {
     plot.appendChild(svg('text', {
-      class: 'censored', x: x(marker.x), y: y(marker.y) + 4, 'text-anchor': 'middle',
+      class: 'censored', x: x(marker.x) - 4, y: y(marker.y) - 3, 'text-anchor': 'start',
       style: 'font-size: 14px; fill: #333',
     }, marker.symbol));
   }
