@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -158,7 +159,7 @@ class EffortTensorBoard(keras.callbacks.Callback):
         """Called by the source when an attempt ends."""
         end = self.source.total_steps
         start = self.timeline[-1].end if self.timeline else 0
-        self.timeline.append(effort_summary.TimedAttempt(attempt, start, end))
+        self.timeline.append(effort_summary.TimedAttempt(attempt, start, end, time.time()))
         if self._writer is None:
             return
         import tensorflow as tf

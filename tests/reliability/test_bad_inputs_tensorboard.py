@@ -40,7 +40,7 @@ def payload(**changes):
         "experiment": "e", "target_metric": "loss", "target_value": 0.1,
         "steps": 10, "reached": True, "budget": 20, "outcome": "reached",
     }  # fmt: skip
-    entry = {"start": 0, "end": 10, "attempt": attempt}
+    entry = {"start": 0, "end": 10, "ended_at": 1.7e9, "attempt": attempt}
     document = {"version": summary.FORMAT_VERSION, "monitor": "loss", "target": 0.1}
     document["attempts"] = [entry]
     for key, value in changes.items():
@@ -89,6 +89,8 @@ READER_ROWS = [
     (parse, {"entry__end": -1}, ValueError, "attempt 0"),
     (parse, {"entry__start": "0"}, ValueError, "attempt 0"),
     (parse, {"entry__attempt": None}, ValueError, "attempt 0"),
+    (parse, {"entry__ended_at": "noon"}, ValueError, "`ended_at`"),
+    (parse, {"entry__ended_at": None}, ValueError, "attempt 0"),
     (parse, {"entry__attempt": "x"}, ValueError, "attempt 0"),
     (parse, {"attempt__steps": -1}, ValueError, "`steps`"),
     (parse, {"attempt__outcome": "won"}, ValueError, "`outcome`"),

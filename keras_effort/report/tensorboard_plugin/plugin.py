@@ -84,6 +84,7 @@ class EffortPlugin(base_plugin.TBPlugin):
             runs.append(self._run(run, attempts, scalars.get(run, {})))
             if run in selected:
                 pooled.extend(attempts.attempts)
+        pooled.sort(key=lambda timed: timed.ended_at)  # as one ledger would hold them
         body = {"runs": runs, "pooled": self._effort(pooled)}
         return http_util.Respond(request, json.dumps(body, allow_nan=False), "application/json")
 

@@ -39,11 +39,14 @@ class TimedAttempt:
         attempt: the ledger record of the attempt.
         start: the run's total steps when the attempt began.
         end: the run's total steps when it ended.
+        ended_at: the Unix time it ended: runs pooled are read in this order, the order in
+            which a ledger shared by them would hold their attempts.
     """
 
     attempt: Attempt
     start: int
     end: int
+    ended_at: float
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,9 @@ def payload(monitor: str, target: float, attempts: Sequence[TimedAttempt]) -> st
     for timed in attempts:
         record = asdict(timed.attempt)
         del record["curve"]  # the curve is in the scalars; keep the payload small
-        records.append({"start": timed.start, "end": timed.end, "attempt": record})
+        records.append(
+            {"start": timed.start, "end": timed.end, "ended_at": timed.ended_at, "attempt": record}
+        )
     document = {
         "version": FORMAT_VERSION,
         "monitor": monitor,
@@ -119,10 +124,12 @@ def parse(text: str | bytes) -> RunAttempts:
     for index, entry in enumerate(entries):
         try:
             record = {k: v for k, v in entry["attempt"].items() if k in known}
-            start, end = entry["start"], entry["end"]
+            start, end, ended_at = entry["start"], entry["end"], entry["ended_at"]
             if not (_is_count(start) and _is_count(end) and start <= end):
                 raise ValueError(f"`start` and `end` must be ints, 0 <= start <= end: {entry}")
-            attempts.append(TimedAttempt(Attempt(**record), start, end))
+            if isinstance(ended_at, bool) or not isinstance(ended_at, (int, float)):
+                raise ValueError(f"`ended_at` must be a Unix time, got {ended_at!r}")
+            attempts.append(TimedAttempt(Attempt(**record), start, end, float(ended_at)))
         except (KeyError, TypeError, AttributeError, ValueError) as error:
             raise ValueError(
                 f"attempt {index} of the attempts payload is malformed: {error}"
