@@ -213,7 +213,7 @@ def test_the_effort_dashboard_in_chromium(browser, tensorboard):
     plugin = tensorboard["plugins"]["keras_effort"]
     assert plugin["enabled"] and plugin["tab_name"] == "Effort"
     _dashboard(browser, tensorboard["url"])
-    shots = os.environ.get("KERAS_EFFORT_SCREENSHOTS")
+    shots = os.environ.get("KERAS_EFFORT_SCREENSHOTS")  # for the docs: where to save them
     if shots:
         browser.save_screenshot(os.path.join(shots, "effort-dashboard.png"))
 
@@ -259,3 +259,9 @@ def test_the_effort_dashboard_in_chromium(browser, tensorboard):
             break
         assert time.monotonic() < deadline, f"pooled {pooled} never equalled {expected}"
         time.sleep(1)
+    if shots:  # the built-in dashboards on the same two runs
+        browser.switch_to.default_content()
+        for page in ("timeseries", "hparams"):
+            browser.get(f"{tensorboard['url']}/#{page}")
+            time.sleep(10)
+            browser.save_screenshot(os.path.join(shots, f"effort-{page}.png"))

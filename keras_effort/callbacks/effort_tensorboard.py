@@ -24,7 +24,7 @@ RESULT_METRICS = {
     "result/reached": "reached",
     "result/steps_to_target": "steps to target",
     "result/expected_steps": "l(c*)",
-    "result/koza": "Koza E(z)",
+    "result/koza": "Koza E({z:g})",
 }
 
 
@@ -206,7 +206,10 @@ class EffortTensorBoard(keras.callbacks.Callback):
                         tf.summary.scalar(tag, value, step=cutoff)
             hp.hparams_config(
                 hparams=[hp.HParam(name) for name in self.hparams],
-                metrics=[hp.Metric(tag, display_name=name) for tag, name in RESULT_METRICS.items()],
+                metrics=[
+                    hp.Metric(tag, display_name=name.format(z=self.z))
+                    for tag, name in RESULT_METRICS.items()
+                ],
             )
             hp.hparams(self.hparams, trial_id=os.path.basename(os.path.abspath(self.log_dir)))
         self._writer.close()
