@@ -18,9 +18,6 @@ from keras_effort.ledger import Ledger
 from keras_effort.report.tables import ledger_report, report_as_json
 from keras_effort.report.tensorboard_plugin import summary
 
-# What `keras-effort report` uses by default, so the dashboard's table equals its output.
-REPORT_Z = 0.99
-REPORT_BOOTSTRAP = 1000
 # Scalars drawn per run: the most a chart shows of each series.
 SCALAR_SAMPLES = 1000
 STATIC_FILES = ("index.js", "style.css")
@@ -172,11 +169,13 @@ class EffortPlugin(base_plugin.TBPlugin):
         for record in records:
             ledger.add(record)
         key = tuple(repr(record) for record in records)
-        if key not in self._reports:
+        report = self._reports.get(key)  # requests come on several threads: read once
+        if report is None:
             if len(self._reports) >= REPORT_CACHE_SIZE:
                 self._reports.clear()
-            rows = ledger_report(ledger, z=REPORT_Z, n_boot=REPORT_BOOTSTRAP)
-            self._reports[key] = json.loads(report_as_json(rows))
+            # `ledger_report`'s defaults are `keras-effort report`'s: the same table.
+            report = json.loads(report_as_json(ledger_report(ledger)))
+            self._reports[key] = report
         curves = []
         for experiment, metric, value in ledger.targets():
             distribution = ledger.runtime_distribution(experiment, metric, value)
@@ -197,4 +196,4 @@ class EffortPlugin(base_plugin.TBPlugin):
                     ],
                 }
             )
-        return {"report": self._reports[key], "curves": curves}
+        return {"report": report, "curves": curves}
