@@ -105,7 +105,8 @@ def test_the_success_curve_is_the_kaplan_meier_of_the_attempts_with_censoring(ru
     (run,) = [run for run in _data(root)["runs"] if run["name"] == "reachable"]
     (curve,) = run["curves"]
     attempts = ledger.attempts("reachable")
-    failed = [a.censored_at for a in attempts if not a.reached]
+    failed = [a.budget for a in attempts if not a.reached]  # each cut off at its cutoff
+    assert {a.outcome for a in attempts if not a.reached} <= {"cutoff"}
     success = [a.steps for a in attempts if a.reached]
     assert curve["steps"] == success and curve["probability"] == [1 / len(attempts)]
     assert [step for step, _ in curve["censored"]] == sorted(failed)

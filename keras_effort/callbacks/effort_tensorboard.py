@@ -15,7 +15,7 @@ import numpy as np
 from keras_effort.callbacks.restarts import Restarts
 from keras_effort.callbacks.target_stopping import TargetStopping
 from keras_effort.effort import RuntimeDistribution
-from keras_effort.ledger import Attempt, runtime_distribution_of
+from keras_effort.ledger import Attempt
 from keras_effort.report.tensorboard_plugin import summary as effort_summary
 
 # The run's results, one value each at step 0: HParams shows these as its metrics.
@@ -119,7 +119,7 @@ class EffortTensorBoard(keras.callbacks.Callback):
 
     @property
     def _stopping(self) -> TargetStopping:
-        return self.source.target if isinstance(self.source, Restarts) else self.source
+        return self.source.stopping if isinstance(self.source, Restarts) else self.source
 
     # ------------------------------------------------------------------ hooks
 
@@ -149,7 +149,7 @@ class EffortTensorBoard(keras.callbacks.Callback):
 
         with self._writer.as_default(step=self.source.total_steps):
             tf.summary.scalar(f"{effort_summary.METRIC_GROUP}/{source.monitor}", value)
-            tf.summary.scalar(f"{effort_summary.METRIC_GROUP}/target", source.target)
+            tf.summary.scalar(f"{effort_summary.METRIC_GROUP}/target", source.target.value)
             optimizer = self.model.optimizer
             tf.summary.scalar(effort_summary.LEARNING_RATE_TAG, _to_float(optimizer.learning_rate))
             for name, learned in _learned_hyperparameters(optimizer).items():
@@ -169,7 +169,7 @@ class EffortTensorBoard(keras.callbacks.Callback):
             tf.summary.write(
                 effort_summary.ATTEMPTS_TAG,
                 tf.constant(
-                    effort_summary.payload(stopping.monitor, stopping.target, self.timeline)
+                    effort_summary.payload(stopping.monitor, stopping.target.value, self.timeline)
                 ),
                 metadata=effort_summary.summary_metadata(),
             )
@@ -186,7 +186,7 @@ class EffortTensorBoard(keras.callbacks.Callback):
         import tensorflow as tf
         from tensorboard.plugins.hparams import api as hp
 
-        distribution = runtime_distribution_of(self.attempts) if self.timeline else None
+        distribution = RuntimeDistribution.from_attempts(self.attempts) if self.timeline else None
         results = {
             "result/total_steps": source.total_steps,
             "result/reached": float(source.reached),

@@ -14,6 +14,7 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
+from keras_effort.effort import RuntimeDistribution
 from keras_effort.ledger import Ledger
 from keras_effort.report.tables import ledger_report, report_as_json
 from keras_effort.report.tensorboard_plugin import summary
@@ -180,8 +181,12 @@ class EffortPlugin(base_plugin.TBPlugin):
         for experiment, metric, value in ledger.targets():
             distribution = ledger.runtime_distribution(experiment, metric, value)
             curve = distribution.success_curve()
+            # Where a failed attempt is censored is the censoring rule's, which lives in
+            # `RuntimeDistribution.from_attempts`: the horizon of that attempt alone.
             censored = sorted(
-                a.censored_at for a in ledger.attempts(experiment, metric, value) if not a.reached
+                RuntimeDistribution.from_attempts([a]).horizon
+                for a in ledger.attempts(experiment, metric, value)
+                if not a.reached
             )
             curves.append(
                 {
