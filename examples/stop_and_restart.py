@@ -7,6 +7,8 @@ every run writes effort curves for TensorBoard:
 
     python examples/stop_and_restart.py
     tensorboard --logdir logs/stop_and_restart
+
+and TensorBoard's Effort tab pools the sessions of each strategy into one effort table.
 """
 
 from __future__ import annotations

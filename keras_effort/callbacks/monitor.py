@@ -82,8 +82,7 @@ class MetricReader:
                 else ""
             )
             raise ValueError(
-                f"monitored metric {self.metric!r} is not in the logs; available: "
-                f"{available}{hint}"
+                f"monitored metric {self.metric!r} is not in the logs; available: {available}{hint}"
             )
         return value
 

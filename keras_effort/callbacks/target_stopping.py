@@ -372,4 +372,3 @@ def as_ledger(ledger: Ledger | str | os.PathLike[str] | None) -> Ledger | None:
         f"`ledger` must be a keras_effort.Ledger, a path or a database URL, got "
         f"{type(ledger).__name__}"
     )
-
