@@ -59,6 +59,7 @@ SCRIPT = textwrap.dedent(
         print("RESULT " + json.dumps({
             "ranking": [t.trial_id for t in trials],
             "scores": {t.trial_id: t.score for t in trials},
+            "executions": {t.trial_id: len(tuner.oracle.attempts_of(t)) for t in trials},
             "status": {i: t.status for i, t in tuner.oracle.trials.items()},
         }))
     """
@@ -153,6 +154,7 @@ def test_a_worker_killed_mid_trial_loses_and_repeats_nothing(tmp_path, postgres_
     for attempt in rows:
         by_trial.setdefault(attempt.experiment.removeprefix("toy/trial_"), []).append(attempt)
     assert set(by_trial) == set(result["status"])
+    assert {trial: len(rows) for trial, rows in by_trial.items()} == result["executions"]
     # The oracle's scores and ranking are those recomputed from the ledger alone.
     scores = {
         trial: RuntimeDistribution.from_attempts(attempts).expected_steps()
