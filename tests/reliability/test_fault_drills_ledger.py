@@ -168,7 +168,7 @@ _FIT = textwrap.dedent(
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     target = TargetStopping("accuracy", 0.999, check_every=1, experiment="killed")
-    restarts = Restarts(target, 3, max_steps=10**9, seed=0, ledger=Ledger(sys.argv[1]))
+    restarts = Restarts(target, 3, max_steps=10**9, seed=0, ledger=Ledger(sys.argv[1]), verbose=0)
     restarts.add_listener(PrintCommitted())
     model.fit(x, y, batch_size=16, epochs=10**6, verbose=0, callbacks=[restarts])
     """
