@@ -9,10 +9,12 @@ from keras_effort.effort.distribution import (
     RuntimeDistribution,
     SuccessCurve,
 )
+from keras_effort.effort.profile import performance_profile, performance_ratios
 from keras_effort.effort.table import (
     SINGLE_RUN_TOLERANCE,
     EffortSummary,
     effort_table,
+    runtime_distributions,
     steps_to_target,
     summarize,
 )
@@ -24,6 +26,9 @@ __all__ = [
     "RuntimeDistribution",
     "SuccessCurve",
     "effort_table",
+    "performance_profile",
+    "performance_ratios",
+    "runtime_distributions",
     "steps_to_target",
     "summarize",
 ]
