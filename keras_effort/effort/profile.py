@@ -32,12 +32,16 @@ def performance_ratios(efforts: Mapping[str, Sequence[float]]) -> dict[str, np.n
     if not efforts:
         raise ValueError("`efforts` is empty: give at least one experiment")
     names = list(efforts)
-    matrix = np.array([np.asarray(efforts[name], dtype=np.float64) for name in names])
-    if matrix.ndim != 2 or matrix.shape[1] == 0:
+    try:
+        rows = [np.asarray(efforts[name], dtype=np.float64) for name in names]
+    except (TypeError, ValueError):
+        raise ValueError("`efforts` must map each experiment to a sequence of numbers") from None
+    if len({row.shape for row in rows}) != 1 or rows[0].ndim != 1 or rows[0].size == 0:
         raise ValueError(
             "`efforts` must give every experiment a non-empty sequence of efforts, one per "
             "target, of one length"
         )
+    matrix = np.stack(rows)
     if np.any(np.isnan(matrix)) or np.any(matrix < 0):
         raise ValueError("`efforts` must be non-negative numbers or inf, not NaN")
     best = matrix.min(axis=0)

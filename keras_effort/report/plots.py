@@ -137,11 +137,14 @@ def plot_effort_against_target(
         "koza": ("C3", "^", f"Koza E({z:g})"),
     }
     for name, (color, marker, label) in styles.items():
+        # Dashed, so that l(c*) shows through where one long run costs the same.
         ax.plot(
             targets,
             np.where(np.isfinite(series[name]), series[name], np.nan),
             color=color,
             marker=marker,
+            markersize=4 if name == "single" else 6,
+            linestyle="--" if name == "single" else "-",
             gid=name,
             label=label,
         )
@@ -160,7 +163,8 @@ def plot_effort_against_target(
     ax.set_xlabel(f"target {_metric_label(sources)}")
     ax.set_ylabel("gradient steps (log scale)")
     if n_boot > 0:
-        ax.plot([], [], color="0.5", alpha=0.3, linewidth=8, label=f"{level:.0%} bootstrap band")
+        band = f"{level:.0%} bootstrap band (in each measure's colour)"
+        ax.plot([], [], color="0.5", alpha=0.3, linewidth=8, label=band)
     for regime in dict.fromkeys(s.regime for s in summaries):
         ax.fill_between([], [], color=REGIME_COLORS[regime], label=f"regime: {regime}")
     ax.legend(loc="upper left", fontsize="small")
