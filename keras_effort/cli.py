@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 
 from keras_effort import __version__
+from keras_effort.report.plots import PLOT_KINDS  # imports matplotlib only when drawing
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,9 +59,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also draw effort against target into FILE (.png, .svg or .pdf; needs matplotlib)",
     )
-    demo.add_argument(
-        "--verbose", action="store_true", help="show TensorFlow's own log messages"
-    )
+    demo.add_argument("--verbose", action="store_true", help="show TensorFlow's own log messages")
     demo.set_defaults(run=_demo)
 
     report = commands.add_parser(
@@ -109,7 +108,11 @@ def _parser() -> argparse.ArgumentParser:
         "--bootstrap", type=int, default=200, help="resamples for intervals, 0 for none (200)"
     )
     plot.add_argument(
-        "-o", "--output", type=_figure_path, required=True, metavar="FILE",
+        "-o",
+        "--output",
+        type=_figure_path,
+        required=True,
+        metavar="FILE",
         help="the figure file: .png, .svg or .pdf",
     )
     plot.set_defaults(run=_plot)
@@ -132,8 +135,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Kept in step with keras_effort.report.plots.PLOT_KINDS, which imports more than parsing needs.
-PLOT_KINDS = ("effort", "success", "restart", "ecdf", "profile")
 FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -229,3 +231,19 @@ def test_demo_prints_the_same_table_twice_and_a_line_per_run(capsys, tmp_path):
     runs = re.findall(r"^run (\d)/2: best val_accuracy ", first_out, re.M)
     assert runs == ["1", "2"]  # captured output is no terminal: one line per finished run
     assert figure.read_bytes().startswith(b"\x89PNG")
+
+
+def test_demo_mutes_native_log_lines_but_not_python_messages():
+    """What C++ code writes to descriptor 2 is dropped; `sys.stderr` still reaches the user."""
+    script = (
+        "import os, sys\n"
+        "from keras_effort.cli import _native_stderr_muted\n"
+        "with _native_stderr_muted():\n"
+        "    os.write(2, b'native line\\n')\n"
+        "    print('python line', file=sys.stderr)\n"
+        "os.write(2, b'after\\n')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stderr == "python line\nafter\n"
