@@ -12,6 +12,8 @@ import io
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from keras_effort import __version__
 from keras_effort.ledger import Attempt, Ledger
 from keras_effort.report.plots import (
@@ -110,7 +112,12 @@ def _experiment_section(
     if len(targets) > 1:
         figure = plot_effort_against_target(attempts, z=z, n_boot=min(n_boot, 200))
         parts.append(_figure(figure, f"{label}: effort against target"))
-    by_target = {f"target {t:g}": [a for a in attempts if a.target_value == t] for t in targets}
+    # More curves than this in one figure cannot be told apart: show targets spread evenly.
+    spread = np.unique(np.linspace(0, len(targets) - 1, 6).round().astype(int))
+    by_target = {
+        f"target {targets[i]:g}": [a for a in attempts if a.target_value == targets[i]]
+        for i in spread
+    }
     parts.append(
         _figure(
             plot_ecdf_comparison(by_target, title=f"{name}: success curves by target"),

@@ -83,7 +83,7 @@ def plot_success_curve(source: Source, *, level: float = 0.95, title: str | None
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("gradient steps")
     ax.set_ylabel("probability of having reached the target")
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")  # out of the way of the curve, wherever it runs
     ax.set_title(
         title
         or f"{_target_label(source)}{distribution.runs} runs, {distribution.successes} reached"
@@ -262,7 +262,7 @@ def plot_ecdf_comparison(sources: Mapping[str, Source], *, title: str | None = N
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("gradient steps")
     ax.set_ylabel("probability of having reached the target")
-    ax.legend(loc="lower right")
+    ax.legend(loc="best")
     first = next(iter(sources.values()))
     ax.set_title(title or f"{_target_label(first)}success curves (Kaplan-Meier)")
     return figure
