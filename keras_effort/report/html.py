@@ -54,9 +54,10 @@ def html_report(
     """One HTML page with every experiment's effort table and figures.
 
     Per experiment and metric: its table (as `keras-effort report` prints it), effort against
-    target (when it has several targets), success curves at each target, and the restart cost
-    at its hardest reached target. With several experiments, a comparison: success curves at
-    the hardest target they share and the performance profile over their shared targets.
+    target (when it has several targets), success curves at up to six targets, and the restart
+    cost at the target it reached least often (but at least once). With several experiments, a
+    comparison: success curves at the hardest target they all reached and the performance
+    profile over their shared targets.
 
     Args:
         ledger: the ledger to read.
@@ -124,9 +125,9 @@ def _experiment_section(
             f"{label}: success curves",
         )
     )
-    reached = [row.summary.target for row in rows if row.summary.successes > 0]
+    reached = [row.summary for row in rows if row.summary.successes > 0]
     if reached:
-        hardest = reached[-1]
+        hardest = min(reached, key=lambda summary: summary.successes).target
         parts.append(
             _figure(
                 plot_restart_cost([a for a in attempts if a.target_value == hardest]),
@@ -148,7 +149,8 @@ def _comparison_section(attempts: list[Attempt], z: float) -> list[str]:
         )
         if len(names) < 2 or not shared:
             continue
-        hardest = max(shared)
+
+        hardest = _hardest_shared_target(at_metric, names, shared)
         curves = {
             n: [a for a in at_metric if a.experiment == n and a.target_value == hardest]
             for n in names
@@ -167,6 +169,25 @@ def _comparison_section(attempts: list[Attempt], z: float) -> list[str]:
         )
     parts.append("</section>")
     return parts
+
+
+def _hardest_shared_target(attempts: list[Attempt], names: list[str], shared: set[float]) -> float:
+    """The shared target with the fewest successes that every experiment reached at least once.
+
+    Hardness is counted in successes, so it holds for metrics better low as well as high.
+    Without such a target, the shared target with the most successes.
+    """
+    successes = {
+        target: [
+            sum(a.reached for a in attempts if a.experiment == name and a.target_value == target)
+            for name in names
+        ]
+        for target in sorted(shared)
+    }
+    reached_by_all = [t for t, counts in successes.items() if min(counts) > 0]
+    if reached_by_all:
+        return min(reached_by_all, key=lambda t: sum(successes[t]))
+    return max(successes, key=lambda t: sum(successes[t]))
 
 
 def _table(rows: Sequence[LedgerReportRow]) -> str:
