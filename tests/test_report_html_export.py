@@ -216,7 +216,7 @@ def _single_ledger(steps):
 
 
 def _demo_table(capsys, *extra):
-    arguments = ["demo", "--runs", "2", "--epochs", "2", "--check-every", "10"]
+    arguments = ["demo", "--runs", "2", "--epochs", "1", "--check-every", "10"]
     assert main([*arguments, "--targets", "0.3", "0.4", "0.5", *extra]) == 0
     out = capsys.readouterr().out
     return out, out[out.index("Effort to") : out.index("steps are gradient steps")]
