@@ -8,6 +8,8 @@ loop over the definition.
 from __future__ import annotations
 
 import math
+import re
+import sys
 
 import numpy as np
 import pytest
@@ -238,3 +240,18 @@ def test_ledger_figure_picks_experiment_and_target():
     assert {line.get_gid() for line in figure.axes[0].lines} == {"adam", "sgd"}
     with pytest.raises(ValueError, match="`experiment`"):
         ledger_figure(attempts, "effort")
+
+
+def test_without_matplotlib_the_error_names_the_extra(monkeypatch, tmp_path, capsys):
+    from keras_effort import Ledger
+    from keras_effort.cli import main
+
+    for module in ("matplotlib", "matplotlib.figure"):
+        monkeypatch.setitem(sys.modules, module, None)  # import now raises ImportError
+    with pytest.raises(ImportError, match=re.escape('pip install "keras-effort[plot]"')):
+        plot_success_curve(CENSORED)
+    ledger = Ledger(tmp_path / "l.sqlite")
+    ledger.add(_attempts("adam", 0.5, [10])[0])
+    assert main(["plot", str(ledger.path), "-o", str(tmp_path / "f.png")]) == 2
+    assert 'plot needs matplotlib: pip install "keras-effort[plot]"' in capsys.readouterr().out
+    assert not (tmp_path / "f.png").exists()
