@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -50,7 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--epochs", type=_positive_int, default=40, help="epochs per run (40)")
     demo.add_argument("--check-every", type=_positive_int, default=25, help="steps (25)")
-    demo.add_argument("--learning-rate", type=float, default=3e-3, help="Adam's rate (3e-3)")
+    demo.add_argument(
+        "--learning-rate", type=_positive_float, default=3e-3, help="Adam's rate (3e-3)"
+    )
     demo.add_argument("--seed", type=int, default=0, help="seed of the first run (0)")
     demo.add_argument("--ledger", type=Path, help="also record every attempt in this ledger")
     demo.add_argument(
@@ -128,8 +131,20 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--format", choices=("ioh",), required=True, help="the format: ioh")
     export.add_argument("directory", type=Path, help="the folder to write (created if missing)")
     export.add_argument("--experiment", help="only this experiment")
-    export.add_argument(
-        "--minimize", action="store_true", help="the metric is better lower (a loss)"
+    direction = export.add_mutually_exclusive_group()
+    direction.add_argument(
+        "--maximize",
+        dest="maximize",
+        action="store_const",
+        const=True,
+        help="larger metric values are better (default: inferred from the metric's name)",
+    )
+    direction.add_argument(
+        "--minimize",
+        dest="maximize",
+        action="store_const",
+        const=False,
+        help="smaller metric values are better (a loss)",
     )
     export.set_defaults(run=_export)
     return parser
@@ -156,6 +171,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 
@@ -389,7 +411,12 @@ def _export(args: argparse.Namespace) -> int:
         which = f" for {args.experiment!r}" if args.experiment else ""
         console.print(f"[red]the ledger has no attempts{which} to export[/red]", soft_wrap=True)
         return 2
-    written = export_ioh(attempts, args.directory, maximize=not args.minimize)
+    try:
+        written = export_ioh(attempts, args.directory, maximize=args.maximize)
+    except ValueError as error:
+        message = str(error).replace("`maximize`", "--maximize or --minimize")
+        console.print(f"[red]{message}[/red]", soft_wrap=True)
+        return 2
     console.print(
         f"{len(attempts)} attempts written as IOHprofiler data in {args.directory} "
         f"({len(written)} files of metadata)",

@@ -29,13 +29,17 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from keras_effort import __version__
+from keras_effort.effort import RuntimeDistribution, infer_direction
 from keras_effort.ledger import Attempt
 
 FORMATS = ("ioh",)
 
 
 def export_ioh(
-    attempts: Sequence[Attempt], directory: str | os.PathLike[str], *, maximize: bool = True
+    attempts: Sequence[Attempt],
+    directory: str | os.PathLike[str],
+    *,
+    maximize: bool | None = None,
 ) -> list[Path]:
     """Write attempts as IOHprofiler data, one folder per experiment.
 
@@ -43,21 +47,32 @@ def export_ioh(
         attempts: the attempts to export (e.g. `Ledger.attempts()`).
         directory: the folder to write into; created if missing. Files of the same names are
             replaced, so exporting twice gives the same files.
-        maximize: `True` when larger metric values are better (accuracy), `False` for losses.
+        maximize: `True` when larger metric values are better (accuracy), `False` for losses;
+            `None` to infer it from each metric's name (`keras_effort.effort.infer_direction`).
 
     Returns:
         The metadata (`.json`) files written.
 
     Raises:
-        ValueError: when `attempts` is empty or holds something other than `Attempt`s.
+        ValueError: when `attempts` is empty or holds something other than `Attempt`s, or
+            `maximize` is `None` and a metric's name does not say which way is better.
     """
     attempts = list(attempts)
     if not attempts:
         raise ValueError("`attempts` is empty: there is nothing to export")
     if not all(isinstance(a, Attempt) for a in attempts):
         raise ValueError("`attempts` must hold only keras_effort.Attempt records")
-    if not isinstance(maximize, bool):
-        raise ValueError(f"`maximize` must be True or False, got {maximize!r}")
+    if maximize is not None and not isinstance(maximize, bool):
+        raise ValueError(f"`maximize` must be True, False or None, got {maximize!r}")
+    directions = {}
+    for metric in dict.fromkeys(a.target_metric for a in attempts):
+        direction = infer_direction(metric) if maximize is None else None
+        if maximize is None and direction is None:
+            raise ValueError(
+                f"`maximize`: the name {metric!r} does not say whether larger values are "
+                "better; pass maximize=True or False"
+            )
+        directions[metric] = maximize if maximize is not None else direction == "up"
     root = Path(directory)
     functions = {
         target: index
@@ -78,7 +93,13 @@ def export_ioh(
             if runs:
                 written.append(
                     _write_function(
-                        root / folder, experiment, metric, value, function_id, runs, maximize
+                        root / folder,
+                        experiment,
+                        metric,
+                        value,
+                        function_id,
+                        runs,
+                        directions[metric],
                     )
                 )
     return written
@@ -130,7 +151,8 @@ def _trajectory(attempt: Attempt, maximize: bool) -> list[tuple[int, float]]:
     """`(evaluation, value)` rows of one attempt, from evaluation 1 to where it ended."""
     worst = -math.inf if maximize else math.inf
     target = attempt.target_value
-    end = attempt.steps if attempt.reached else attempt.censored_at
+    # The step the attempt is observed to, by the one censoring rule of the effort statistics.
+    end = attempt.steps if attempt.reached else RuntimeDistribution.from_attempts([attempt]).horizon
     points = {1: worst}
     for step, value in attempt.curve or ():
         reaches = value >= target if maximize else value <= target

@@ -17,11 +17,13 @@ import numpy as np
 
 from keras_effort.effort import (
     RuntimeDistribution,
+    check_measure,
+    measure_effort,
     performance_profile,
     performance_ratios,
     summarize,
 )
-from keras_effort.ledger import Attempt, runtime_distribution_of
+from keras_effort.ledger import Attempt
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -292,8 +294,7 @@ def plot_performance_profile(
     Returns:
         The figure.
     """
-    if measure not in ("expected", "koza"):
-        raise ValueError(f"`measure` must be 'expected' or 'koza', got {measure!r}")
+    check_measure(measure)
     if isinstance(sources, Mapping):
         experiments = {
             name: _by_target(targets, f"sources[{name!r}]") for name, targets in sources.items()
@@ -310,7 +311,7 @@ def plot_performance_profile(
     if not common:
         raise ValueError("`sources`: the experiments share no target to compare at")
     efforts = {
-        name: [_effort(by_target[t], measure, z) for t in common]
+        name: [measure_effort(by_target[t], measure, z) for t in common]
         for name, by_target in experiments.items()
     }
     if taus is None:
@@ -398,12 +399,6 @@ def _shade_regimes(ax, targets: np.ndarray, regimes: list[str]) -> None:
     ax.set_xlim(edges[0], edges[-1])
 
 
-def _effort(distribution: RuntimeDistribution, measure: str, z: float) -> float:
-    if measure == "koza":
-        return distribution.koza_effort(z).steps
-    return distribution.expected_steps()
-
-
 def _attempts(value: object, name: str) -> list[Attempt]:
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise TypeError(
@@ -428,7 +423,7 @@ def _distribution(source: object, name: str) -> RuntimeDistribution:
             f"`{name}` mixes experiments or targets {sorted(targets)}; give the attempts of "
             "one experiment at one target"
         )
-    return runtime_distribution_of(attempts)
+    return RuntimeDistribution.from_attempts(attempts)
 
 
 def _labelled(sources: object, name: str) -> dict[str, RuntimeDistribution]:
@@ -456,7 +451,7 @@ def _by_target(sources: object, name: str) -> dict[float, RuntimeDistribution]:
         )
     values = dict.fromkeys(a.target_value for a in attempts)
     return {
-        value: runtime_distribution_of([a for a in attempts if a.target_value == value])
+        value: RuntimeDistribution.from_attempts([a for a in attempts if a.target_value == value])
         for value in values
     }
 

@@ -111,6 +111,12 @@ API_ROWS = [
         "`maximize`",
     ),
     (
+        export_ioh,
+        {"attempts": [_attempt(metric="score")], "directory": "unused"},
+        ValueError,
+        "`maximize`: the name 'score' does not say",
+    ),
+    (
         effort_table_cells,
         {"summaries": [summarize(DISTRIBUTION, 0.5, 0.9), summarize(DISTRIBUTION, 0.5, 0.99)]},
         ValueError,
@@ -143,7 +149,8 @@ def _command(argv):
         raise CommandFailed(" ".join((out.getvalue() + err.getvalue()).split()))
 
 
-# {ledger}: two experiments at two targets; {empty}: a ledger with no attempts; {file}: a file.
+# {ledger}: two experiments at two targets; {empty}: a ledger with no attempts; {scores}: a
+# metric whose name says no direction; {file}: a file.
 COMMAND_ROWS = [
     (["plot", "{missing}", "-o", "{out}.png"], "no ledger at"),
     (["plot", "{ledger}", "-o", "{out}.jpg"], "the figure file must end in .png, .svg, .pdf"),
@@ -168,6 +175,11 @@ COMMAND_ROWS = [
     (["export", "{ledger}", "--format", "ioh", "{file}"], "exists and is not a folder"),
     (["export", "{ledger}", "--format", "ioh", "--experiment", "x", "{out}"], "for 'x'"),
     (["demo", "--plot", "{out}.jpg"], "the figure file must end in"),
+    (["export", "{scores}", "--format", "ioh", "{out}"], "--maximize or --minimize"),
+    (
+        ["export", "{ledger}", "--format", "ioh", "--maximize", "--minimize", "{out}"],
+        "not allowed with argument",
+    ),
 ]
 
 
@@ -179,10 +191,12 @@ def paths(tmp_path_factory):
         for target in (0.5, 0.6):
             ledger.add(_attempt(experiment, target))
     Ledger(root / "empty.sqlite")
+    Ledger(root / "scores.sqlite").add(_attempt(metric="score"))
     (root / "file.txt").write_text("not a folder")
     return {
         "ledger": str(root / "study.sqlite"),
         "empty": str(root / "empty.sqlite"),
+        "scores": str(root / "scores.sqlite"),
         "missing": str(root / "missing.sqlite"),
         "file": str(root / "file.txt"),
         "out": str(root / "out" / "result"),
