@@ -124,8 +124,8 @@ def effort_table_cells(summaries: Sequence[EffortSummary | LedgerReportRow]) -> 
     footnotes = []
     if any(few):
         footnotes.append(
-            f"* fewer than {FEW_SUCCESSES} runs reached the target: rough estimates, "
-            "see the intervals of `keras-effort report`"
+            f"* fewer than {FEW_SUCCESSES} runs reached the target: a rough estimate "
+            "(see the bootstrap intervals)"
         )
     return TableCells(
         headers=[name for name, _ in columns],
