@@ -252,7 +252,7 @@ def _run_demo(args: argparse.Namespace, targets: list[float], console: Console) 
         )
     if args.plot is not None:
         _demo_figure(result, targets, args.plot)
-        console.print(f"effort against target drawn in {args.plot}", soft_wrap=True)
+        console.print(f"effort against target drawn in {args.plot}", soft_wrap=True, markup=False)
     return 0
 
 
@@ -307,10 +307,7 @@ def _has_matplotlib(console: Console, option: str) -> bool:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        console.print(
-            f'[red]{option} needs matplotlib: pip install "keras-effort\\[plot]"[/red]',
-            soft_wrap=True,
-        )
+        _error(console, f'{option} needs matplotlib: pip install "keras-effort[plot]"')
         return False
     return True
 
@@ -354,7 +351,7 @@ def _html_report(args: argparse.Namespace, console: Console) -> int:
     partial = args.html.with_name(args.html.name + ".partial")
     partial.write_text(page, encoding="utf-8")
     partial.replace(args.html)
-    console.print(f"report written to {args.html}", soft_wrap=True)
+    console.print(f"report written to {args.html}", soft_wrap=True, markup=False)
     return 0
 
 
@@ -363,10 +360,10 @@ def _plot(args: argparse.Namespace) -> int:
 
     console = _console()
     if not args.ledger.is_file():
-        console.print(f"[red]no ledger at {args.ledger}[/red]", soft_wrap=True)
+        _error(console, f"no ledger at {args.ledger}")
         return 2
     if not 0.0 < args.z < 1.0:
-        console.print(f"[red]--z must be in (0, 1), got {args.z}[/red]")
+        _error(console, f"--z must be in (0, 1), got {args.z}")
         return 2
     if not _has_matplotlib(console, "plot"):
         return 2
@@ -374,7 +371,7 @@ def _plot(args: argparse.Namespace) -> int:
 
     attempts = Ledger(args.ledger).attempts()
     if not attempts:
-        console.print(f"[red]the ledger {args.ledger} has no attempts to draw[/red]")
+        _error(console, f"the ledger {args.ledger} has no attempts to draw")
         return 2
     try:
         figure = ledger_figure(
@@ -387,11 +384,11 @@ def _plot(args: argparse.Namespace) -> int:
             n_boot=max(args.bootstrap, 0),
         )
     except ValueError as error:
-        console.print(f"[red]{_cli_words(str(error))}[/red]", soft_wrap=True, markup=True)
+        _error(console, _cli_words(str(error)))
         return 2
     args.output.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.output, dpi=150)
-    console.print(f"figure written to {args.output}", soft_wrap=True)
+    console.print(f"figure written to {args.output}", soft_wrap=True, markup=False)
     return 0
 
 
@@ -401,26 +398,27 @@ def _export(args: argparse.Namespace) -> int:
 
     console = _console()
     if not args.ledger.is_file():
-        console.print(f"[red]no ledger at {args.ledger}[/red]", soft_wrap=True)
+        _error(console, f"no ledger at {args.ledger}")
         return 2
     if args.directory.exists() and not args.directory.is_dir():
-        console.print(f"[red]{args.directory} exists and is not a folder[/red]", soft_wrap=True)
+        _error(console, f"{args.directory} exists and is not a folder")
         return 2
     attempts = Ledger(args.ledger).attempts(args.experiment)
     if not attempts:
         which = f" for {args.experiment!r}" if args.experiment else ""
-        console.print(f"[red]the ledger has no attempts{which} to export[/red]", soft_wrap=True)
+        _error(console, f"the ledger has no attempts{which} to export")
         return 2
     try:
         written = export_ioh(attempts, args.directory, maximize=args.maximize)
     except ValueError as error:
         message = str(error).replace("`maximize`", "--maximize or --minimize")
-        console.print(f"[red]{message}[/red]", soft_wrap=True)
+        _error(console, message)
         return 2
     console.print(
         f"{len(attempts)} attempts written as IOHprofiler data in {args.directory} "
         f"({len(written)} files of metadata)",
         soft_wrap=True,
+        markup=False,
     )
     return 0
 
@@ -429,7 +427,12 @@ def _cli_words(message: str) -> str:
     """An error of the plotting API, in the words of the command line (`--target`)."""
     for name in ("experiment", "target", "metric", "kind"):
         message = message.replace(f"`{name}`", f"--{name}")
-    return message.replace("[", "\\[")
+    return message
+
+
+def _error(console: Console, message: str) -> None:
+    # Printed as plain text: paths and names may hold brackets that rich would read as markup.
+    console.print(message, style="red", soft_wrap=True, markup=False)
 
 
 if __name__ == "__main__":

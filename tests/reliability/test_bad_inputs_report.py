@@ -211,3 +211,10 @@ def test_commands_reject_bad_input(argv, names, paths):
     # Nothing was created: neither the missing ledger nor the output.
     assert not os.path.exists(paths["missing"])
     assert not os.path.exists(os.path.dirname(paths["out"]))
+
+
+def test_command_errors_print_bracketed_names_as_they_are(tmp_path):
+    """A path or name with brackets is printed as given, not read as rich markup."""
+    missing = str(tmp_path / "[red]runs[/red].sqlite")
+    with pytest.raises(CommandFailed, match=re.escape(f"no ledger at {missing}")):
+        _command(["plot", missing, "-o", str(tmp_path / "f.png")])
