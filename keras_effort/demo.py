@@ -3,6 +3,9 @@
 Each run trains a fresh MLP with Adam, checking validation accuracy every few gradient steps,
 until it reaches the hardest target or spends its budget. The runs' accuracy curves give the
 steps to every target, and `keras_effort.effort` turns them into the effort table.
+
+The demo is reproducible: run `i` seeds its weights and data order with `seed + i`, and on
+TensorFlow ops run deterministically, so the same command prints the same table.
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ def run_demo(
     learning_rate: float = 3e-3,
     seed: int = 0,
     ledger: Ledger | None = None,
-    on_run_end: Callable[[int], None] | None = None,
+    experiment: str = "demo",
+    on_run_end: Callable[[int, tuple[np.ndarray, np.ndarray]], None] | None = None,
 ) -> DemoResult:
     """Train `runs` MLPs on MNIST-1D and summarise the effort to each target.
 
@@ -82,7 +86,12 @@ def run_demo(
         learning_rate: Adam's learning rate.
         seed: seed of the first run.
         ledger: if given, every run's attempt at every target is recorded in it.
-        on_run_end: called with the run index after each run (for progress bars).
+        experiment: the experiment name of the ledger's rows.
+        on_run_end: called after each run with its index and its `(steps, values)` curve
+            (for progress reports).
+
+    On TensorFlow this enables op determinism for the rest of the process
+    (`tf.config.experimental.enable_op_determinism`), so that equal seeds give equal runs.
     """
     from keras_effort.callbacks import TargetStopping
     from keras_effort.datasets import load_mnist1d
@@ -99,6 +108,7 @@ def run_demo(
         raise ValueError(f"`learning_rate` must be a finite number > 0, got {learning_rate!r}")
     if not targets or any(not 0.0 <= t <= 1.0 for t in targets):
         raise ValueError(f"`targets` must be accuracies in [0, 1], got {targets!r}")
+    _enable_op_determinism()
     (x, y), (x_val, y_val) = load_mnist1d()
     budget = epochs * math.ceil(len(x) / batch_size)
     curves = []
@@ -120,15 +130,36 @@ def run_demo(
         curves.append((np.asarray(steps), np.asarray(values)))
         ends.append((stop.total_steps, stop.diverged))
         if on_run_end is not None:
-            on_run_end(run)
+            on_run_end(run, curves[-1])
     rows = effort_table(curves, sorted(targets), budgets=budget)
     if ledger is not None:
-        _record(ledger, curves, ends, sorted(targets), budget, seed, learning_rate, batch_size)
+        _record(
+            ledger,
+            experiment,
+            curves,
+            ends,
+            sorted(targets),
+            budget,
+            seed,
+            learning_rate,
+            batch_size,
+        )
     return DemoResult(rows, curves, budget, time.perf_counter() - started)
+
+
+def _enable_op_determinism() -> None:
+    import keras
+
+    # Seeds fix weights and data order; TensorFlow may still sum in a varying order.
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
 
 
 def _record(
     ledger: Ledger,
+    experiment: str,
     curves: list[tuple[np.ndarray, np.ndarray]],
     ends: list[tuple[int, bool]],
     targets: Sequence[float],
@@ -154,7 +185,7 @@ def _record(
             spent = steps_run if reached_at is None else reached_at
             ledger.add(
                 Attempt(
-                    experiment="demo",
+                    experiment=experiment,
                     target_metric="val_accuracy",
                     target_value=target,
                     steps=spent,

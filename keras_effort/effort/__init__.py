@@ -12,10 +12,12 @@ from keras_effort.effort.distribution import (
     check_measure,
     measure_effort,
 )
+from keras_effort.effort.profile import performance_profile, performance_ratios
 from keras_effort.effort.table import (
     SINGLE_RUN_TOLERANCE,
     EffortSummary,
     effort_table,
+    runtime_distributions,
     steps_to_target,
     summarize,
 )
@@ -33,6 +35,9 @@ __all__ = [
     "effort_table",
     "infer_direction",
     "measure_effort",
+    "performance_profile",
+    "performance_ratios",
+    "runtime_distributions",
     "steps_to_target",
     "summarize",
 ]

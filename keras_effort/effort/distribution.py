@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -232,6 +233,36 @@ class RuntimeDistribution:
             probability=self._probability.copy(),
             horizon=self._horizon,
         )
+
+    def success_interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Pointwise confidence interval of `P(T <= step)` at each step of `success_curve()`.
+
+        Greenwood's variance of the Kaplan-Meier estimate on the log-log scale (Kalbfleisch &
+        Prentice 2002, section 1.4), which keeps the interval inside [0, 1]. Where `P` reaches
+        1 the log-log scale is undefined and both bounds are NaN.
+
+        Args:
+            level: the interval's coverage at each step, in (0, 1).
+
+        Returns:
+            `(low, high)`: arrays aligned with `success_curve().steps`.
+        """
+        level = _check_probability(level, "level")
+        quantile = statistics.NormalDist().inv_cdf(0.5 + level / 2.0)
+        at_risk = self.runs - np.searchsorted(np.sort(self._observed), self._event_steps)
+        events = np.unique(self._observed[self._reached], return_counts=True)[1]
+        survival = 1.0 - self._probability
+        with np.errstate(divide="ignore", invalid="ignore"):
+            greenwood = np.cumsum(events / (at_risk * (at_risk - events)))
+            spread = np.exp(quantile * np.sqrt(greenwood) / np.abs(np.log(survival)))
+            low, high = 1.0 - survival ** (1.0 / spread), 1.0 - survival**spread
+        undefined = survival <= 0.0
+        low[undefined] = high[undefined] = np.nan
+        return low, high
+
+    def censoring_steps(self) -> np.ndarray:
+        """The steps at which the runs that did not reach the target were censored, ascending."""
+        return np.sort(self._observed[~self._reached]).astype(np.int64)
 
     def median_steps(self) -> float:
         """The smallest step by which half the runs are estimated to succeed (`inf` if none)."""
