@@ -99,7 +99,9 @@ def _parser() -> argparse.ArgumentParser:
         "experiment), success curve or restart cost (one experiment at one target), success "
         "curves of several experiments at one target (ecdf), or their performance profile.",
     )
-    plot.add_argument("ledger", type=Path, help="the ledger file (SQLite)")
+    plot.add_argument(
+        "ledger", help="the ledger: an SQLite file or a postgresql://user@host:port/db URL"
+    )
     plot.add_argument(
         "--kind",
         choices=PLOT_KINDS,
@@ -134,7 +136,9 @@ def _parser() -> argparse.ArgumentParser:
         "target, one algorithm per experiment, one run per attempt), for IOHanalyzer and "
         "iohinspector.",
     )
-    export.add_argument("ledger", type=Path, help="the ledger file (SQLite)")
+    export.add_argument(
+        "ledger", help="the ledger: an SQLite file or a postgresql://user@host:port/db URL"
+    )
     export.add_argument("--format", choices=("ioh",), required=True, help="the format: ioh")
     export.add_argument("directory", type=Path, help="the folder to write (created if missing)")
     export.add_argument("--experiment", help="only this experiment")
@@ -351,6 +355,17 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_ledger(location: str) -> Ledger | None:
+    """The ledger at `location`, read-only; `None` once the reason it cannot be is printed."""
+    from keras_effort.ledger import Ledger, LedgerError
+
+    try:
+        return Ledger(location, read_only=True)
+    except (LedgerError, ValueError) as error:
+        _fail(str(error))
+        return None
+
+
 def _fail(message: str) -> int:
     """Print one line on stderr, as plain text; the exit status of a bad input."""
     _error(Console(stderr=True), message)
@@ -372,11 +387,9 @@ def _html_report(args: argparse.Namespace, ledger: Ledger, console: Console) -> 
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from keras_effort.ledger import Ledger
-
     console = _console()
-    if not args.ledger.is_file():
-        _error(console, f"no ledger at {args.ledger}")
+    ledger = _read_ledger(args.ledger)
+    if ledger is None:
         return 2
     if not 0.0 < args.z < 1.0:
         _error(console, f"--z must be in (0, 1), got {args.z}")
@@ -385,7 +398,7 @@ def _plot(args: argparse.Namespace) -> int:
         return 2
     from keras_effort.report.plots import ledger_figure
 
-    attempts = Ledger(args.ledger).attempts()
+    attempts = ledger.attempts()
     if not attempts:
         _error(console, f"the ledger {args.ledger} has no attempts to draw")
         return 2
@@ -409,17 +422,16 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from keras_effort.ledger import Ledger
     from keras_effort.report.ioh import export_ioh
 
     console = _console()
-    if not args.ledger.is_file():
-        _error(console, f"no ledger at {args.ledger}")
+    ledger = _read_ledger(args.ledger)
+    if ledger is None:
         return 2
     if args.directory.exists() and not args.directory.is_dir():
         _error(console, f"{args.directory} exists and is not a folder")
         return 2
-    attempts = Ledger(args.ledger).attempts(args.experiment)
+    attempts = ledger.attempts(args.experiment)
     if not attempts:
         which = f" for {args.experiment!r}" if args.experiment else ""
         _error(console, f"the ledger has no attempts{which} to export")
