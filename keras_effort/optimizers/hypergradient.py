@@ -333,7 +333,8 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
 
     def _dot(self, x, y):
         """`x . y` over the scope: elementwise for the element scope, else a scalar."""
-        return x * y if self.scope == "element" else ops.vdot(x, y)
+        # Not `ops.vdot`: PyTorch's accepts only 1-D tensors.
+        return x * y if self.scope == "element" else ops.sum(x * y)
 
     def _learned_value(self, name: str, index: int, dtype: str):
         variable = self._learned[name][0 if self.scope == "global" else index]
