@@ -41,14 +41,16 @@ class HypergradientAdam(HypergradientOptimizer):
         epsilon: added to `sqrt(v)`. Defaults to `1e-7` (Keras' Adam).
         weight_decay: decoupled weight decay (AdamW form) or `None`. Defaults to `None`.
         hypergradient_lr: step size of the default hyper-optimizer `SGD(hypergradient_lr)`, or
-            `beta` of the multiplicative rule. Defaults to `1e-7` (the paper's Adam-HD runs).
+            `beta` of the multiplicative rule. Defaults to `1e-7` (the paper's Adam-HD runs)
+            with the additive rule, `0.02` with the multiplicative rule.
         scope: `"global"`, `"variable"` or `"element"`. Defaults to `"global"`.
         rule: `"additive"` or `"multiplicative"`. Defaults to `"additive"`.
         learn: the hyperparameters to learn, from `("learning_rate", "beta_1", "beta_2")`.
         hyper_optimizer: a fresh Keras optimizer for the learned hyperparameters, possibly a
             hypergradient optimizer itself (a tower), e.g. `keras.optimizers.SGD(1e-5)` for
             Chandra's `Adam / SGD(1e-5)`. `None` means `SGD(hypergradient_lr)`.
-        learning_rate_bounds: `(low, high)` in rate units. Defaults to `(0.0, 1.0)`.
+        learning_rate_bounds: `(low, high)` in rate units, or `None` (the default):
+            `(0.01 * learning_rate, max(1, learning_rate))`, a floor relative to the start.
         **kwargs: base optimizer options (`clipnorm`, `clipvalue`, `global_clipnorm`,
             `use_ema`, `ema_momentum`, `ema_overwrite_frequency`, `loss_scale_factor`,
             `gradient_accumulation_steps`, `name`).
@@ -81,7 +83,7 @@ class HypergradientAdam(HypergradientOptimizer):
         rule: str = "additive",
         learn: Sequence[str] = (LEARNING_RATE,),
         hyper_optimizer: keras.optimizers.Optimizer | None = None,
-        learning_rate_bounds: Sequence[float] = (0.0, 1.0),
+        learning_rate_bounds: Sequence[float] | None = None,
         name: str = "hypergradient_adam",
         **kwargs: Any,
     ) -> None:
