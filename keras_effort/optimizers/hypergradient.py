@@ -266,33 +266,58 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
     def _update_hyperparameters(self, grads: list, indices: list, learning_rate) -> None:
         learned = {name: self._scoped(name, indices) for name in self.learn}
         hypergradients = {name: self._hypergradients(name, grads, indices) for name in self.learn}
-        previous = {name: [read_value(v) for v in learned[name]] for name in self.learn}
-
-        hyper_names = self._hyper_optimized_names()
-        if hyper_names:
-            hyper_grads = [
-                ops.where(ops.isfinite(h), h, ops.zeros_like(h))
-                for name in hyper_names
-                for h in hypergradients[name]
-            ]
-            hyper_variables = [v for name in hyper_names for v in learned[name]]
-            _hyper_step(self.hyper_optimizer, hyper_grads, hyper_variables)
-        if self.rule == "multiplicative" and LEARNING_RATE in self.learn:
-            for variable, cosine in zip(
-                learned[LEARNING_RATE], self._cosines(grads, indices), strict=True
-            ):
-                factor = 1.0 + self.hypergradient_lr * ops.cast(cosine, variable.dtype)
-                self.assign(variable, variable * factor)
-
+        # A custom hyper-optimizer writes the variables before the checks need their old values;
+        # otherwise nothing writes them before the final assignment, and reading is enough.
+        old = {
+            name: [read_value(v) if self._custom_hyper_optimizer else v for v in learned[name]]
+            for name in self.learn
+        }
+        new = self._stepped(learned, old, hypergradients, grads, indices)
         for name in self.learn:
-            for variable, old, hypergradient in zip(
-                learned[name], previous[name], hypergradients[name], strict=True
+            for variable, before, after, hypergradient in zip(
+                learned[name], old[name], new[name], hypergradients[name], strict=True
             ):
-                new = read_value(variable)
+                # A non-finite hypergradient or step leaves the value as it was.
+                finite = ops.isfinite(after)
+                if self._custom_hyper_optimizer:
+                    finite = finite & ops.isfinite(hypergradient)
                 if name == LEARNING_RATE:
-                    new = self._clip_rate(new, learning_rate)
-                keep = ops.logical_not(ops.isfinite(hypergradient) & ops.isfinite(new))
-                self.assign(variable, ops.where(keep, old, new))
+                    after = self._clip_rate(after, learning_rate)
+                self.assign(variable, ops.where(finite, after, before))
+
+    def _stepped(self, learned: dict, old: dict, hypergradients: dict, grads, indices) -> dict:
+        """The learned values after the hyper step, by name, before bounds and NaN checks."""
+        new = {}
+        if self.rule == "multiplicative" and LEARNING_RATE in self.learn:
+            new[LEARNING_RATE] = [
+                value * (1.0 + self.hypergradient_lr * ops.cast(cosine, value.dtype))
+                for value, cosine in zip(
+                    old[LEARNING_RATE], self._cosines(grads, indices), strict=True
+                )
+            ]
+        names = self._hyper_optimized_names()
+        if not names:
+            return new
+        hyper_optimizer = self.hyper_optimizer
+        if not self._custom_hyper_optimizer:
+            # The default `SGD(hypergradient_lr)`'s step, `x - rate * gradient`, computed here
+            # rather than by `update_step`: its variables are written once, with no copy.
+            rate = hyper_optimizer.learning_rate
+            for name in names:
+                new[name] = [
+                    x - h * ops.cast(rate, x.dtype)
+                    for x, h in zip(old[name], hypergradients[name], strict=True)
+                ]
+            hyper_optimizer.iterations.assign_add(1)
+            return new
+        hyper_grads = [
+            ops.where(ops.isfinite(h), h, ops.zeros_like(h))
+            for name in names
+            for h in hypergradients[name]
+        ]
+        _hyper_step(hyper_optimizer, hyper_grads, [v for name in names for v in learned[name]])
+        new.update({name: [read_value(v) for v in learned[name]] for name in names})
+        return new
 
     def _clip_rate(self, value, learning_rate):
         """Keep the learned value within the bounds; `learning_rate` is the base rate."""
