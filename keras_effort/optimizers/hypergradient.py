@@ -140,8 +140,8 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
 
         Returns:
             `(u, derivatives)`: the direction `u` (the step is `-learning_rate * u`) and, for
-                each learnable hyperparameter but the learning rate, `d u / d hyperparameter`
-                with the slots' previous values held constant.
+                each hyperparameter in `self.learn` but the learning rate,
+                `d u / d hyperparameter` with the slots' previous values held constant.
         """
         raise NotImplementedError
 

@@ -126,19 +126,22 @@ class HypergradientAdam(HypergradientOptimizer):
         denominator = root_v + self.epsilon
         direction = m * correction / denominator
 
-        # d/d beta_1: through m (m_previous - g) and through the bias correction 1 / (1 - b1^t).
-        d_beta_1 = correction * (
-            m_previous - gradient
-        ) / denominator + direction * step * ops.power(beta_1, step - 1) / (1 - beta_1_power)
-        # d/d beta_2: through sqrt(v) (v_previous - g^2) and through sqrt(1 - b2^t).
-        positive = root_v > 0
-        d_root_v = ops.where(
-            positive, (v_previous - ops.square(gradient)) / (2 * ops.where(positive, root_v, 1)), 0
-        )
-        d_beta_2 = -correction * m * d_root_v / ops.square(
-            denominator
-        ) - direction * step * ops.power(beta_2, step - 1) / (2 * (1 - beta_2_power))
-        return direction, {"beta_1": d_beta_1, "beta_2": d_beta_2}
+        # Derivatives only of what is learned: on an eager backend each costs passes over memory.
+        derivatives = {}
+        if "beta_1" in self.learn:
+            # Through m (m_previous - g) and through the bias correction 1 / (1 - b1^t).
+            derivatives["beta_1"] = correction * (
+                m_previous - gradient
+            ) / denominator + direction * (step * ops.power(beta_1, step - 1) / (1 - beta_1_power))
+        if "beta_2" in self.learn:
+            # Through sqrt(v), d sqrt(v) = (v_previous - g^2) / (2 sqrt(v)) (0 where v = 0), and
+            # through sqrt(1 - b2^t); d u / d sqrt(v) = -u / (sqrt(v) + epsilon).
+            d_root_v = ops.divide_no_nan(v_previous - ops.square(gradient), 2 * root_v)
+            derivatives["beta_2"] = -direction * (
+                d_root_v / denominator
+                + step * ops.power(beta_2, step - 1) / (2 * (1 - beta_2_power))
+            )
+        return direction, derivatives
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

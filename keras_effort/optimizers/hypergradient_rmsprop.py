@@ -106,6 +106,8 @@ class HypergradientRMSprop(HypergradientOptimizer):
         self.assign(slot, velocity)
         denominator = velocity + self.epsilon
         direction = gradient / ops.sqrt(denominator)
+        if "rho" not in self.learn:
+            return direction, {}
         d_rho = -0.5 * direction * (previous - ops.square(gradient)) / denominator
         return direction, {"rho": d_rho}
 
