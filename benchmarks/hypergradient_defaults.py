@@ -56,6 +56,11 @@ OPTIMIZERS: dict[str, Callable[[float], keras.optimizers.Optimizer]] = {
         rate, rule="multiplicative", hypergradient_lr=0.1
     ),
     "sgd_momentum": lambda rate: HypergradientSGD(rate, momentum=0.9),
+    # The Adam/SGD/SGD tower of the docs' robustness example: Adam's rate learned by SGD, whose
+    # step size (from 1e-5) is learned by SGD(1e-9).
+    "tower_rate": lambda rate: HypergradientAdam(
+        rate, hyper_optimizer=HypergradientSGD(1e-5, hypergradient_lr=1e-9)
+    ),
     "tower": lambda rate: HypergradientAdam(
         rate,
         learn=["learning_rate", "beta_1", "beta_2"],
