@@ -269,7 +269,10 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
         # A custom hyper-optimizer writes the variables before the checks need their old values;
         # otherwise nothing writes them before the final assignment, and reading is enough.
         old = {
-            name: [read_value(v) if self._custom_hyper_optimizer else v for v in learned[name]]
+            name: [
+                read_value(v) if self._custom_hyper_optimizer else ops.convert_to_tensor(v)
+                for v in learned[name]
+            ]
             for name in self.learn
         }
         new = self._stepped(learned, old, hypergradients, grads, indices)
