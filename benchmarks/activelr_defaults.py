@@ -100,9 +100,8 @@ def run(variant: str, rate: float, seed: int, data) -> dict:
         x, y, batch_size=BATCH, epochs=EPOCHS, validation_data=(x_val, y_val), verbose=0,
         callbacks=[ActiveLREpochEnd(), record],
     )  # fmt: skip
-    multipliers = np.concatenate(
-        [np.ravel(keras.ops.convert_to_numpy(m)) for m in optimizer.learned_hyperparameters.values()]
-    )
+    learned = optimizer.learned_hyperparameters.values()
+    multipliers = np.concatenate([np.ravel(keras.ops.convert_to_numpy(m)) for m in learned])
     return {
         "variant": variant,
         "rate": rate,
@@ -140,7 +139,8 @@ def main() -> None:
         results[variant] = {"summary": summarise(runs), "runs": runs}
         summary = results[variant]["summary"]
         print(
-            f"{variant:28s} reached {summary['reached']:2d}/18, rates {summary['rates_with_success']}/6, "
+            f"{variant:28s} reached {summary['reached']:2d}/18, "
+            f"rates {summary['rates_with_success']}/6, "
             f"median steps {summary['median_steps']}, per rate {summary['successes_per_rate']} "
             f"({time.perf_counter() - start:.0f} s)",
             flush=True,
