@@ -37,6 +37,8 @@ from keras_effort.optimizers.radam import RAdam
 
 LR = 0.05
 SHAPE = (2, 3)
+# Steps per execution for the tests of multi-step execution; the PyTorch backend runs one only.
+MULTI_STEP = 1 if keras.backend.backend() == "torch" else 3
 
 
 @pytest.fixture
@@ -70,8 +72,11 @@ def sgd_momentum_steps(lr: float, momentum: float):
 
 def adam_steps(lr: float, beta_1=0.9, beta_2=0.999, eps=1e-7):
     m = v = 0.0
-    # Keras' Adam raises float32-rounded betas to the power t, even for float64 variables.
+    # Keras' Adam raises float32-rounded betas to the power t, even for float64 variables; the
+    # PyTorch backend's own Adam raises the betas cast to the variable's dtype.
     power_1, power_2 = float(np.float32(beta_1)), float(np.float32(beta_2))
+    if keras.backend.backend() == "torch":
+        power_1, power_2 = beta_1, beta_2
 
     def step(g, t):
         nonlocal m, v
@@ -258,7 +263,7 @@ def test_fit_bookkeeping_with_steps_per_execution_and_uneven_last_batch(period):
     x, y = make_data()
     callbacks = [ActiveLREpochEnd()] if period == "epoch" else []
     runs = []
-    for steps_per_execution in (1, 3):
+    for steps_per_execution in (1, MULTI_STEP):
         model = make_model(
             ActiveAdamW(0.05, period=period), steps_per_execution=steps_per_execution
         )
@@ -274,7 +279,7 @@ def test_fit_bookkeeping_with_steps_per_execution_and_uneven_last_batch(period):
 
 def test_epoch_period_in_fit_equals_integer_period_of_one_epoch():
     x, y = make_data()
-    epochs = make_model(ActiveAdamW(0.05, period="epoch"), steps_per_execution=2)
+    epochs = make_model(ActiveAdamW(0.05, period="epoch"), steps_per_execution=MULTI_STEP)
     epochs.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
                callbacks=[ActiveLREpochEnd()])  # fmt: skip
     steps = make_model(ActiveAdamW(0.05, period=5))
