@@ -22,6 +22,9 @@ import textwrap
 
 BACKEND = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The float64 reference tests need float64 arrays; JAX makes them float32 unless x64 is on.
+if BACKEND == "jax":
+    os.environ.setdefault("JAX_ENABLE_X64", "1")
 
 import pytest  # noqa: E402 (after the environment variables it reads)
 

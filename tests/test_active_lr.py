@@ -72,10 +72,10 @@ def sgd_momentum_steps(lr: float, momentum: float):
 
 def adam_steps(lr: float, beta_1=0.9, beta_2=0.999, eps=1e-7):
     m = v = 0.0
-    # Keras' Adam raises float32-rounded betas to the power t, even for float64 variables; the
-    # PyTorch backend's own Adam raises the betas cast to the variable's dtype.
+    # On TensorFlow, Keras' Adam raises float32-rounded betas to the power t, even for float64
+    # variables; on JAX (with x64) and PyTorch it raises them in the variable's dtype.
     power_1, power_2 = float(np.float32(beta_1)), float(np.float32(beta_2))
-    if keras.backend.backend() == "torch":
+    if keras.backend.backend() != "tensorflow":
         power_1, power_2 = beta_1, beta_2
 
     def step(g, t):
