@@ -138,7 +138,7 @@ def assert_trajectories_close(actual, expected):
 def test_sgd_momentum_matches_reference_over_five_periods(float64):
     w0 = np.linspace(-1, 1, 6).reshape(SHAPE)
     grads = gradient_sequence(15)
-    optimizer = ActiveSGD(LR, period=3)
+    optimizer = ActiveSGD(LR, period=3, increase=0.1, decrease=0.9)
     expected = active_lr_reference(
         w0, grads, sgd_momentum_steps(LR, 0.9), {3, 6, 9, 12, 15}, 0.1, 0.9, LR
     )
@@ -153,7 +153,9 @@ def test_adamw_matches_reference_with_scaled_weight_decay_warmup_and_bounds(floa
     w0 = np.linspace(-1, 1, 6).reshape(SHAPE)
     grads = gradient_sequence(14, seed=1)
     inner = keras.optimizers.AdamW(LR, weight_decay=0.5)
-    optimizer = ActiveLR(inner, period=2, warmup_periods=2, bounds=(0.3, 1.5))
+    optimizer = ActiveLR(
+        inner, period=2, increase=0.2, decrease=0.5, warmup_periods=2, bounds=(0.3, 1.5)
+    )
     expected = active_lr_reference(
         w0, grads, adam_steps(LR), set(range(2, 15, 2)), 0.2, 0.5, LR, weight_decay=0.5,
         warmup=2, bounds=(0.3, 1.5),
@@ -483,3 +485,19 @@ def test_jax_backend_matches_tensorflow():
                 np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-5, err_msg=f"{name} {key}")
     assert expected["active_sgd_4"]["periods"] == 3
     assert expected["active_adabelief_epoch"]["periods"] == 3
+
+
+def test_learned_hyperparameters_include_the_wrapped_optimizers():
+    inner = HypergradientSGD(LR, hypergradient_lr=1e-3)
+    optimizer = ActiveLR(inner, period=2)
+    variable = keras.Variable(np.ones(SHAPE, "float32"))
+    for g in gradient_sequence(3):
+        optimizer.apply([keras.ops.convert_to_tensor(g, "float32")], [variable])
+    learned = optimizer.learned_hyperparameters
+    inner_learned = inner.learned_hyperparameters
+    assert inner_learned and set(inner_learned) < set(learned)
+    for name, value in inner_learned.items():
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(learned[name]), keras.ops.convert_to_numpy(value)
+        )
+    assert f"multiplier/{variable.path}" in learned
