@@ -13,7 +13,7 @@ PyTorch reference code trains.
 Run (a few minutes per variant on one core):
 
     nice python benchmarks/activelr_defaults.py                    # every variant
-    nice python benchmarks/activelr_defaults.py --variants increase-2.0
+    nice python benchmarks/activelr_defaults.py --variants increase-2.0 --rates 1e-4
 
 Prints a table (runs reaching 60% of 18, rates with a success of 6, median steps) and writes
 benchmarks/results/activelr_defaults.json.
@@ -121,7 +121,8 @@ def summarise(runs: list[dict]) -> dict:
         "rates_with_success": len(rates),
         "median_steps": statistics.median(r["steps"] for r in successes) if successes else None,
         "successes_per_rate": {
-            str(rate): sum(r["rate"] == rate for r in successes) for rate in RATES
+            str(rate): sum(r["rate"] == rate for r in successes)
+            for rate in sorted({r["rate"] for r in runs})
         },
     }
 
@@ -129,18 +130,19 @@ def summarise(runs: list[dict]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--rates", nargs="+", type=float, default=list(RATES))
     args = parser.parse_args()
     data = load_mnist1d()
     previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results = dict(previous.get("variants", {}))
     for variant in args.variants:
         start = time.perf_counter()
-        runs = [run(variant, rate, seed, data) for rate in RATES for seed in SEEDS]
+        runs = [run(variant, rate, seed, data) for rate in args.rates for seed in SEEDS]
         results[variant] = {"summary": summarise(runs), "runs": runs}
         summary = results[variant]["summary"]
         print(
-            f"{variant:28s} reached {summary['reached']:2d}/18, "
-            f"rates {summary['rates_with_success']}/6, "
+            f"{variant:28s} reached {summary['reached']:2d}/{summary['runs']}, "
+            f"rates {summary['rates_with_success']}/{len(args.rates)}, "
             f"median steps {summary['median_steps']}, per rate {summary['successes_per_rate']} "
             f"({time.perf_counter() - start:.0f} s)",
             flush=True,
