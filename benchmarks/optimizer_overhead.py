@@ -1,6 +1,6 @@
 """Time per training step of keras-effort's optimizers against their Keras counterparts.
 
-Goals: at most 1.10x for the hypergradient optimizers with a global rate, 1.15x for ActiveLR.
+Goals: at most 1.10x for the hypergradient optimizers with a global rate and for ActiveLR.
 
 Every case pairs an optimizer with the Keras optimizer it extends. Both train the same MLP
 (about 1M and 10M parameters) in one process; their timings are interleaved (one block of
