@@ -45,6 +45,20 @@ def _constant(value: float, dtype):
     return ops.convert_to_tensor(value, dtype=dtype)
 
 
+# Keras' PyTorch backend computes `ops.floor`, `ops.maximum` and `ops.minimum` of float64
+# tensors in float32; these keep the step's dtype on every backend.
+def _floor(x):
+    return x - ops.mod(x, ops.ones_like(x))
+
+
+def _at_least_zero(x):
+    return ops.where(x > 0, x, ops.zeros_like(x))
+
+
+def _at_most_one(x):
+    return ops.where(x < 1, x, ops.ones_like(x))
+
+
 def _is_real(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
@@ -314,7 +328,7 @@ class CyclicalLearningRate(LearningRateSchedule):
             step = _float_step(step)
             dtype = step.dtype
             step_size = _constant(self.step_size, dtype)
-            cycle = ops.floor(1.0 + step / (2.0 * step_size))
+            cycle = _floor(1.0 + step / (2.0 * step_size))
             x = ops.abs(step / step_size - 2.0 * cycle + 1.0)
             if self.mode == "triangular":
                 scale = _constant(1.0, dtype)
@@ -325,7 +339,7 @@ class CyclicalLearningRate(LearningRateSchedule):
             amplitude = _constant(self.maximal_learning_rate - self.initial_learning_rate, dtype)
             return (
                 _constant(self.initial_learning_rate, dtype)
-                + amplitude * ops.maximum(0.0, 1.0 - x) * scale
+                + amplitude * _at_least_zero(1.0 - x) * scale
             )
 
     def get_config(self) -> dict:
@@ -448,8 +462,8 @@ class LubyCosineRestarts(LearningRateSchedule):
         with keras.name_scope(self.name):
             step = _float_step(step)
             dtype = step.dtype
-            elapsed, length = self._cycle_position(ops.maximum(step, 0.0))
-            fraction = ops.minimum(elapsed / length, 1.0)
+            elapsed, length = self._cycle_position(_at_least_zero(step))
+            fraction = _at_most_one(elapsed / length)
             cosine = 0.5 * (1.0 + ops.cos(math.pi * fraction))
             alpha = _constant(self.alpha, dtype)
             return _constant(self.initial_learning_rate, dtype) * ((1.0 - alpha) * cosine + alpha)
@@ -531,10 +545,10 @@ class Warmup(LearningRateSchedule):
             warmup_steps = _constant(self.warmup_steps, dtype)
             # The wrapped schedule never sees a negative step, which some schedules (inverse
             # time decay, say) would turn into an infinite or NaN value.
-            rate_after = self._after_warmup(ops.maximum(step - warmup_steps, 0.0), dtype)
+            rate_after = self._after_warmup(_at_least_zero(step - warmup_steps), dtype)
             target = self._after_warmup(ops.zeros_like(step), dtype)
             start = _constant(self.initial_learning_rate, dtype)
-            warming = start + (target - start) * ops.maximum(step, 0.0) / warmup_steps
+            warming = start + (target - start) * _at_least_zero(step) / warmup_steps
             return ops.where(step < warmup_steps, warming, rate_after)
 
     def get_config(self) -> dict:

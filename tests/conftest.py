@@ -1,7 +1,16 @@
-"""Shared test set-up.
+"""Shared test set-up, for every Keras backend.
 
-TensorFlow's CPU is split into two logical devices before TensorFlow initialises, so that
-`tf.distribute.MirroredStrategy` can be tested on a machine without accelerators.
+The suite runs under the backend named by `KERAS_BACKEND` (TensorFlow when unset); CI runs it
+under TensorFlow, JAX and PyTorch. Tests that exercise TensorFlow itself
+(`tf.distribute.MirroredStrategy`, `tf.data`, `tf.function`, reference trajectories unrolled
+with `tf.GradientTape`, and the comparisons that start another backend in a subprocess from the
+TensorFlow run) carry the `tensorflow_only` marker and are skipped, with their reason, under
+the other backends. A test is marked in one of three ways: it uses the `mirrored_strategy`
+fixture; it is decorated with `@pytest.mark.tensorflow_only(reason=...)`; or it is listed in
+`TENSORFLOW_ONLY` below (for modules written before the suite ran on several backends).
+
+Under TensorFlow, the CPU is split into two logical devices before TensorFlow initialises, so
+that `tf.distribute.MirroredStrategy` can be tested on a machine without accelerators.
 """
 
 from __future__ import annotations
@@ -19,21 +28,68 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+BACKEND = os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The float64 reference tests need float64 arrays; JAX makes them float32 unless x64 is on.
+if BACKEND == "jax":
+    os.environ.setdefault("JAX_ENABLE_X64", "1")
 
-import pytest
-import tensorflow as tf
+import pytest  # noqa: E402 (after the environment variables it reads)
 
-_cpus = tf.config.list_physical_devices("CPU")
-tf.config.set_logical_device_configuration(
-    _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
-)
+if BACKEND == "tensorflow":
+    import tensorflow as tf
+
+    _cpus = tf.config.list_physical_devices("CPU")
+    tf.config.set_logical_device_configuration(
+        _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+    )
+
+# Test module -> why it runs only under TensorFlow; or {test name prefix: reason} for some tests.
+TENSORFLOW_ONLY: dict[str, str | dict[str, str]] = {
+    "test_hypergradient.py": "reference trajectories are unrolled with tf.GradientTape",
+    "test_tuner_distributed.py": "trials run under tf.distribute strategies",
+    "test_schedules.py": {
+        "test_jit_compile_matches_eager": "compiles the schedules with tf.function",
+        "test_schedules_and_finder_on_jax_backend": "compares TensorFlow with a JAX subprocess",
+    },
+    "test_hypergradient_keras.py": {
+        "test_jax_backend_matches_tensorflow": "compares TensorFlow with a JAX subprocess",
+    },
+    "test_active_lr.py": {
+        "test_jax_backend_matches_tensorflow": "compares TensorFlow with a JAX subprocess",
+    },
+}
+
+
+def _tensorflow_only_reason(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("tensorflow_only")
+    if marker is not None:
+        return marker.kwargs.get("reason", "exercises TensorFlow")
+    if "mirrored_strategy" in getattr(item, "fixturenames", ()):
+        return "uses tf.distribute.MirroredStrategy"
+    listed = TENSORFLOW_ONLY.get(item.path.name)
+    if isinstance(listed, str):
+        return listed
+    for prefix, reason in (listed or {}).items():
+        if item.name.startswith(prefix):
+            return reason
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark TensorFlow-only tests, and skip them under the other backends."""
+    for item in items:
+        reason = _tensorflow_only_reason(item)
+        if reason is None:
+            continue
+        item.add_marker(pytest.mark.tensorflow_only)
+        if BACKEND != "tensorflow":
+            item.add_marker(pytest.mark.skip(reason=f"TensorFlow only: {reason}"))
 
 
 @pytest.fixture(scope="session")
-def mirrored_strategy() -> tf.distribute.MirroredStrategy:
-    """A MirroredStrategy over the two logical CPU devices."""
+def mirrored_strategy():
+    """A MirroredStrategy over the two logical CPU devices (TensorFlow backend only)."""
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(devices) == 2, devices
     return tf.distribute.MirroredStrategy(devices)

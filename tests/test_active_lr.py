@@ -5,8 +5,9 @@ Keras AdamW: Adam's `d = -lr sqrt(1-beta2^t)/(1-beta1^t) m / (sqrt(v) + eps)`), 
 weight decay `lambda`, and a period ending at step t:
 
     S <- S + g_t
-    w <- w (1 - lr lambda)                      weight decay, not scaled by the multiplier
-    w <- w + G d_t
+    w <- w + G (d_t - lr lambda w)              the wrapped optimizer's whole step, decay
+                                                included, is scaled (the reference code
+                                                decays unscaled; with lambda = 0, the same)
     at a period end, after `warmup` completed periods:
         G <- G * decrease   where S * S_prev <= 0
         G <- G + increase   elsewhere            (then clipped to bounds, if any)
@@ -30,10 +31,14 @@ from keras_effort.optimizers.active_lr import (
     ActiveLREpochEnd,
     ActiveSGD,
 )
+from keras_effort.optimizers.adabelief import AdaBelief
+from keras_effort.optimizers.hypergradient_sgd import HypergradientSGD
 from keras_effort.optimizers.radam import RAdam
 
 LR = 0.05
 SHAPE = (2, 3)
+# Steps per execution for the tests of multi-step execution; the PyTorch backend runs one only.
+MULTI_STEP = 1 if keras.backend.backend() == "torch" else 3
 
 
 @pytest.fixture
@@ -67,8 +72,11 @@ def sgd_momentum_steps(lr: float, momentum: float):
 
 def adam_steps(lr: float, beta_1=0.9, beta_2=0.999, eps=1e-7):
     m = v = 0.0
-    # Keras' Adam raises float32-rounded betas to the power t, even for float64 variables.
+    # On TensorFlow, Keras' Adam raises float32-rounded betas to the power t, even for float64
+    # variables; on JAX (with x64) and PyTorch it raises them in the variable's dtype.
     power_1, power_2 = float(np.float32(beta_1)), float(np.float32(beta_2))
+    if keras.backend.backend() != "tensorflow":
+        power_1, power_2 = beta_1, beta_2
 
     def step(g, t):
         nonlocal m, v
@@ -91,8 +99,7 @@ def active_lr_reference(
     weights, multipliers = [], []
     for t, g in enumerate(grads, start=1):
         gradient_sum = gradient_sum + g
-        w = w * (1 - lr * weight_decay)
-        w = w + multiplier * inner_step(g, t)
+        w = w + multiplier * (inner_step(g, t) - lr * weight_decay * w)
         if t in period_ends:
             if completed >= warmup:
                 same_sign = gradient_sum * previous_sum > 0
@@ -114,7 +121,11 @@ def run_active_lr(optimizer, w0, grads, epoch_ends=()):
         if t in epoch_ends:
             optimizer.end_period()
         weights.append(keras.ops.convert_to_numpy(variable))
-        (multiplier,) = optimizer.learned_hyperparameters.values()
+        (multiplier,) = (
+            value
+            for name, value in optimizer.learned_hyperparameters.items()
+            if name.startswith("multiplier/")
+        )
         multipliers.append(keras.ops.convert_to_numpy(multiplier))
     return weights, multipliers
 
@@ -127,7 +138,7 @@ def assert_trajectories_close(actual, expected):
 def test_sgd_momentum_matches_reference_over_five_periods(float64):
     w0 = np.linspace(-1, 1, 6).reshape(SHAPE)
     grads = gradient_sequence(15)
-    optimizer = ActiveSGD(LR, period=3)
+    optimizer = ActiveSGD(LR, period=3, increase=0.1, decrease=0.9)
     expected = active_lr_reference(
         w0, grads, sgd_momentum_steps(LR, 0.9), {3, 6, 9, 12, 15}, 0.1, 0.9, LR
     )
@@ -138,11 +149,13 @@ def test_sgd_momentum_matches_reference_over_five_periods(float64):
     assert final[0, 0] > 1.3 and final[0, 1] > 1.3 and final[0, 2] < 0.8
 
 
-def test_adamw_matches_reference_with_unscaled_weight_decay_warmup_and_bounds(float64):
+def test_adamw_matches_reference_with_scaled_weight_decay_warmup_and_bounds(float64):
     w0 = np.linspace(-1, 1, 6).reshape(SHAPE)
     grads = gradient_sequence(14, seed=1)
     inner = keras.optimizers.AdamW(LR, weight_decay=0.5)
-    optimizer = ActiveLR(inner, period=2, warmup_periods=2, bounds=(0.3, 1.5))
+    optimizer = ActiveLR(
+        inner, period=2, increase=0.2, decrease=0.5, warmup_periods=2, bounds=(0.3, 1.5)
+    )
     expected = active_lr_reference(
         w0, grads, adam_steps(LR), set(range(2, 15, 2)), 0.2, 0.5, LR, weight_decay=0.5,
         warmup=2, bounds=(0.3, 1.5),
@@ -176,6 +189,9 @@ def test_epoch_mode_ends_periods_when_told_uneven_lengths(float64):
         lambda: keras.optimizers.Adamax(LR, global_clipnorm=1.0),
         lambda: keras.optimizers.Adagrad(LR),
         lambda: RAdam(LR, weight_decay=0.1),
+        lambda: keras.optimizers.Nadam(LR, weight_decay=0.1),
+        lambda: AdaBelief(LR),
+        lambda: HypergradientSGD(LR, momentum=0.9, hypergradient_lr=1e-3),
     ],
     ids=[
         "sgd-nesterov-wd",
@@ -185,6 +201,9 @@ def test_epoch_mode_ends_periods_when_told_uneven_lengths(float64):
         "adamax",
         "adagrad",
         "radam",
+        "nadam-wd",
+        "adabelief",
+        "hypergradient-sgd",
     ],
 )
 def test_constant_multipliers_reproduce_the_wrapped_optimizer(float64, make_inner):
@@ -246,7 +265,7 @@ def test_fit_bookkeeping_with_steps_per_execution_and_uneven_last_batch(period):
     x, y = make_data()
     callbacks = [ActiveLREpochEnd()] if period == "epoch" else []
     runs = []
-    for steps_per_execution in (1, 3):
+    for steps_per_execution in (1, MULTI_STEP):
         model = make_model(
             ActiveAdamW(0.05, period=period), steps_per_execution=steps_per_execution
         )
@@ -262,7 +281,7 @@ def test_fit_bookkeeping_with_steps_per_execution_and_uneven_last_batch(period):
 
 def test_epoch_period_in_fit_equals_integer_period_of_one_epoch():
     x, y = make_data()
-    epochs = make_model(ActiveAdamW(0.05, period="epoch"), steps_per_execution=2)
+    epochs = make_model(ActiveAdamW(0.05, period="epoch"), steps_per_execution=MULTI_STEP)
     epochs.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
                callbacks=[ActiveLREpochEnd()])  # fmt: skip
     steps = make_model(ActiveAdamW(0.05, period=5))
@@ -397,7 +416,6 @@ def test_epoch_mode_without_callback_warns_and_callback_checks_optimizer():
         ({"warmup_periods": 0}, ValueError, "`warmup_periods`"),
         ({"bounds": (2.0, 1.0)}, ValueError, "`bounds`"),
         ({"optimizer": "adam"}, TypeError, "`optimizer`"),
-        ({"optimizer": keras.optimizers.Nadam()}, ValueError, "`optimizer`"),
         ({"optimizer": keras.optimizers.AdamW(use_ema=True)}, ValueError, "`use_ema`"),
         (
             {"optimizer": keras.optimizers.SGD(gradient_accumulation_steps=2)},
@@ -467,3 +485,19 @@ def test_jax_backend_matches_tensorflow():
                 np.testing.assert_allclose(a, e, rtol=1e-4, atol=1e-5, err_msg=f"{name} {key}")
     assert expected["active_sgd_4"]["periods"] == 3
     assert expected["active_adabelief_epoch"]["periods"] == 3
+
+
+def test_learned_hyperparameters_include_the_wrapped_optimizers():
+    inner = HypergradientSGD(LR, hypergradient_lr=1e-3)
+    optimizer = ActiveLR(inner, period=2)
+    variable = keras.Variable(np.ones(SHAPE, "float32"))
+    for g in gradient_sequence(3):
+        optimizer.apply([keras.ops.convert_to_tensor(g, "float32")], [variable])
+    learned = optimizer.learned_hyperparameters
+    inner_learned = inner.learned_hyperparameters
+    assert inner_learned and set(inner_learned) < set(learned)
+    for name, value in inner_learned.items():
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(learned[name]), keras.ops.convert_to_numpy(value)
+        )
+    assert f"multiplier/{variable.path}" in learned

@@ -1,4 +1,4 @@
-"""Hypergradient optimizers as Keras citizens: config, saving, jit, MirroredStrategy, JAX."""
+"""Hypergradient optimizers as Keras citizens: config, saving, jit, MirroredStrategy, backends."""
 
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ OPTIMIZERS = {
         learn=["learning_rate", "rho"],
         hypergradient_lr=0.02,
     ),
+    "sgd-global-momentum": lambda: HypergradientSGD(0.05, momentum=0.9),
+    "rmsprop-global": lambda: HypergradientRMSprop(0.01, hypergradient_lr=1e-3),
     "adamw-schedule": lambda: HypergradientAdam(
         keras.optimizers.schedules.CosineDecay(0.01, 100),
         weight_decay=0.01,
@@ -167,30 +169,33 @@ def test_mirrored_strategy_replicas_agree_with_single_device(name, mirrored_stra
     assert len(model.optimizer.variables[-1].value.values) == 2
 
 
-JAX_CODE = """
+BACKEND_CODE = """
 import json, sys, types
 sys.path.insert(0, {tests!r})
 sys.modules["conftest"] = types.SimpleNamespace(run_with_backend=None)  # it imports TensorFlow
-import numpy as np
+import keras
 import test_hypergradient_keras as t
 out = {{}}
 for name in {names!r}:
     model = t.make_model(t.OPTIMIZERS[name]())
     weights = t.fit(model)
     learned = model.optimizer.learned_hyperparameters
-    out[name] = {{"weights": [w.tolist() for w in weights],
-                  "learned": {{k: np.asarray(v).tolist() for k, v in learned.items()}}}}
+    learned = {{k: keras.ops.convert_to_numpy(v).tolist() for k, v in learned.items()}}
+    out[name] = {{"weights": [w.tolist() for w in weights], "learned": learned}}
 print(json.dumps(out))
 """
 
 
-def test_jax_backend_matches_tensorflow():
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_other_backends_match_tensorflow(backend):
+    # Every class in its default global scope (PyTorch's `vdot` once refused 2-D tensors there),
+    # and the element and variable scopes, a schedule and a tower.
     import os
 
-    pytest.importorskip("jax")
-    names = ["adam-tower", "sgd-element-momentum"]
-    code = JAX_CODE.format(tests=os.path.dirname(__file__), names=names)
-    results = json.loads(run_with_backend("jax", code).strip().splitlines()[-1])
+    pytest.importorskip(backend)
+    names = list(OPTIMIZERS)
+    code = BACKEND_CODE.format(tests=os.path.dirname(__file__), names=names)
+    results = json.loads(run_with_backend(backend, code).strip().splitlines()[-1])
     for name in names:
         model = make_model(OPTIMIZERS[name]())
         weights = fit(model)
@@ -199,7 +204,5 @@ def test_jax_backend_matches_tensorflow():
         # Layer names differ between processes: compare the learned values in order.
         learned = model.optimizer.learned_hyperparameters
         assert len(results[name]["learned"]) == len(learned)
-        for jax_value, value in zip(
-            results[name]["learned"].values(), learned.values(), strict=True
-        ):
-            np.testing.assert_allclose(np.array(jax_value), np.asarray(value), rtol=1e-4, atol=1e-6)
+        for other, value in zip(results[name]["learned"].values(), learned.values(), strict=True):
+            np.testing.assert_allclose(np.array(other), np.asarray(value), rtol=1e-4, atol=1e-6)

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Any
 
 import keras
 from keras import ops
 
+from keras_effort.optimizers._arguments import check_non_negative
 from keras_effort.optimizers.adabelief import AdaBelief
 from keras_effort.optimizers.radam import RAdam
 
 EPOCH = "epoch"
+DEFAULT_INCREASE = 0.2
+DEFAULT_DECREASE = 0.5
 
 
 @keras.saving.register_keras_serializable(package="keras_effort")
@@ -26,12 +30,18 @@ class ActiveLR(keras.optimizers.Optimizer):
         g = g * decrease     where S * S_prev <= 0   (sign flipped or no signal: step too large)
         g = g + increase     elsewhere               (same sign: step too small)
 
-    then optionally clips `g` to `bounds`. The wrapped optimizer computes its step as usual and
-    ActiveLR applies `g` times that step: `w = w0 + g * (w_inner - w0)`, where `w0` is the
-    weight after decoupled weight decay and `w_inner` the weight the wrapped optimizer
-    produced. As in the reference code, weight decay is not scaled by `g`, the wrapped
-    optimizer's own state (momentum, second moments) sees the raw gradients, and `g` changes
-    right after the last step of a period, so the next period's first step uses the new value.
+    then optionally clips `g` to `bounds`. The wrapped optimizer takes its step as usual
+    (`apply`, with its own clipping, weight decay, constraints and step counter) and ActiveLR
+    scales what it changed: `w = w0 + g * (w_inner - w0)`, where `w0` is the weight before the
+    step and `w_inner` the weight the wrapped optimizer produced. This needs a copy of the
+    weights during each step. The wrapped optimizer's own state (momentum, second moments)
+    sees the raw gradients, and `g` changes right after the last step of a period, so the next
+    period's first step uses the new value.
+
+    Because the whole step is scaled, so is decoupled weight decay (like a learning rate
+    schedule's factor in AdamW); the reference code decays unscaled. The gradient sums are of
+    the gradients passed to `apply` (under `tf.distribute`, summed over replicas), before the
+    wrapped optimizer's clipping.
 
     With an integer `period` the bookkeeping runs inside the compiled train step (periods may
     end inside a `steps_per_execution` block). With `period="epoch"` a period ends when
@@ -41,17 +51,18 @@ class ActiveLR(keras.optimizers.Optimizer):
 
     `ActiveLR` follows `keras.optimizers.LossScaleOptimizer`: `inner_optimizer` is the wrapped
     optimizer, `learning_rate` and `iterations` are the wrapped optimizer's (so
-    `ReduceLROnPlateau`, learning rate schedules and `TensorBoard` act on it),
-    `variables` are ActiveLR's own followed by the wrapped optimizer's. The wrapped
-    optimizer's gradient clipping and weight decay are applied; its `use_ema`,
-    `gradient_accumulation_steps` and `loss_scale_factor` are not supported (for loss
-    scaling, wrap ActiveLR in a `LossScaleOptimizer`).
+    `ReduceLROnPlateau`, learning rate schedules and `TensorBoard` act on it), `variables` are
+    ActiveLR's own followed by the wrapped optimizer's. Any Keras optimizer can be wrapped,
+    including the PyTorch backend's own, `Nadam` and optimizers that learn their own rate;
+    the wrapped optimizer's `use_ema`, `gradient_accumulation_steps` and `loss_scale_factor`
+    are not supported (for loss scaling, wrap ActiveLR in a `LossScaleOptimizer`).
 
     Args:
         optimizer: The `keras.optimizers.Optimizer` whose step is scaled. It must not be built
             yet and must not itself wrap another optimizer.
         period: `"epoch"`, or the number of optimizer steps per period (an int >= 1).
-        increase: Added to a multiplier whose gradient sums agree in sign (>= 0).
+        increase: Added to a multiplier whose gradient sums agree in sign (a finite float
+            >= 0).
         decrease: Factor applied to a multiplier whose gradient sums disagree, in (0, 1].
         warmup_periods: Number of periods that only record gradient sums before the
             multipliers first change (an int >= 1; the reference code uses 1).
@@ -73,8 +84,8 @@ class ActiveLR(keras.optimizers.Optimizer):
         self,
         optimizer: keras.optimizers.Optimizer,
         period: int | str = EPOCH,
-        increase: float = 0.2,
-        decrease: float = 0.5,
+        increase: float = DEFAULT_INCREASE,
+        decrease: float = DEFAULT_DECREASE,
         warmup_periods: int = 1,
         bounds: tuple[float, float] | None = None,
         name: str | None = None,
@@ -85,20 +96,28 @@ class ActiveLR(keras.optimizers.Optimizer):
                 f"`period` must be 'epoch' or an integer >= 1 (a number of steps); "
                 f"received period={period!r}."
             )
-        if not increase >= 0:
-            raise ValueError(f"`increase` must be >= 0; received increase={increase!r}.")
-        if not 0 < decrease <= 1:
-            raise ValueError(f"`decrease` must be in (0, 1]; received decrease={decrease!r}.")
+        check_non_negative("increase", increase)
+        if not (_is_number(decrease) and 0 < decrease <= 1):
+            raise ValueError(
+                f"`decrease` must be a float in (0, 1]; received decrease={decrease!r}."
+            )
         if not (_is_int(warmup_periods) and warmup_periods >= 1):
             raise ValueError(
                 f"`warmup_periods` must be an integer >= 1; received "
                 f"warmup_periods={warmup_periods!r}."
             )
         if bounds is not None:
-            if len(bounds) != 2 or not 0 <= bounds[0] <= bounds[1]:
+            valid = (
+                isinstance(bounds, (tuple, list))
+                and len(bounds) == 2
+                and all(_is_number(b) and math.isfinite(b) for b in bounds)
+                and 0 <= bounds[0] <= bounds[1]
+            )
+            if not valid:
                 raise ValueError(
-                    "`bounds` must be None or (min_multiplier, max_multiplier) with "
-                    f"0 <= min_multiplier <= max_multiplier; received bounds={bounds!r}."
+                    "`bounds` must be None or (min_multiplier, max_multiplier), two finite "
+                    "floats with 0 <= min_multiplier <= max_multiplier; received "
+                    f"bounds={bounds!r}."
                 )
             bounds = (float(bounds[0]), float(bounds[1]))
         super().__init__(learning_rate=0.0, name=name)
@@ -116,8 +135,8 @@ class ActiveLR(keras.optimizers.Optimizer):
         """Build the wrapped optimizer and create the per-element ActiveLR state."""
         if self.built:
             return
-        super().build(var_list)
         self.inner_optimizer.build(var_list)
+        super().build(var_list)
         self._gradient_sums, self._previous_sums = self.add_optimizer_variables(
             var_list, ["gradient_sum", "previous_gradient_sum"]
         )
@@ -152,21 +171,29 @@ class ActiveLR(keras.optimizers.Optimizer):
 
     @property
     def learned_hyperparameters(self) -> dict[str, Any]:
-        """The multipliers, one tensor per variable: `{"multiplier/<variable path>": tensor}`."""
-        if not self.built:
-            return {}
-        return {
-            f"multiplier/{_variable_name(variable)}": ops.copy(multiplier)
-            for variable, multiplier in zip(
-                self._trainable_variables, self._multipliers, strict=True
-            )
-            if multiplier is not None
-        }
+        """The wrapped optimizer's learned hyperparameters, if any, and the multipliers.
 
-    def _backend_apply_gradients(self, grads: list, trainable_variables: list) -> None:
-        # The wrapped optimizer's pipeline (clipping, decoupled weight decay, its step counter),
-        # with every per-variable step going through `self.update_step`, which the backend
-        # calls with all-reduced gradients on every replica.
+        The multipliers are one tensor per variable: `{"multiplier/<variable path>": tensor}`.
+        """
+        learned = dict(getattr(self.inner_optimizer, "learned_hyperparameters", {}))
+        if not self.built:
+            return learned
+        for variable, multiplier in zip(self._trainable_variables, self._multipliers, strict=True):
+            learned[f"multiplier/{_variable_name(variable)}"] = ops.copy(multiplier)
+        return learned
+
+    def apply(self, grads: list, trainable_variables: list | None = None) -> None:
+        """Let the wrapped optimizer take its step, then scale the step by the multipliers.
+
+        Args:
+            grads: One gradient (or `None`) per variable.
+            trainable_variables: The variables; defaults to those the optimizer was built
+                with. Needed on the first call, which builds the optimizer.
+        """
+        if not self.built:
+            with keras.name_scope(self.name, caller=self):
+                self.build(trainable_variables)
+            self.built = True
         if self.period == EPOCH and not self._end_period_caller_known:
             warnings.warn(
                 "ActiveLR(period='epoch') changes its multipliers only when `end_period()` is "
@@ -175,25 +202,35 @@ class ActiveLR(keras.optimizers.Optimizer):
                 stacklevel=2,
             )
             self._end_period_caller_known = True
-        inner = self.inner_optimizer
-        grads = inner._clip_gradients(grads)
-        inner._apply_weight_decay(trainable_variables)
-        self._backend_update_step(grads, trainable_variables, inner.learning_rate)
+        variables = list(trainable_variables or self._trainable_variables)
+        # Variables without a gradient, or overwritten by it, are not stepped: leave them alone.
+        scaled = [
+            (gradient, variable)
+            for gradient, variable in zip(grads, variables, strict=True)
+            if gradient is not None and not variable.overwrite_with_gradient
+        ]
+        ends = self._period_ends_this_step()
+        starts = [ops.copy(variable) for _, variable in scaled]
+        sums = _summed_over_replicas([gradient for gradient, _ in scaled])
+        self.inner_optimizer.apply(grads, trainable_variables)
+        updates = [
+            (variable, start, gradient)
+            for (_, variable), start, gradient in zip(scaled, starts, sums, strict=True)
+        ]
+        _for_each_replica(self._scale_step, updates, ends)
         if self.period != EPOCH:
-            ends = ops.cast(self._period_ends_this_step(), self.periods_completed.dtype)
-            self.periods_completed.assign_add(ends)
-        inner._iterations.assign_add(1)
+            self.periods_completed.assign_add(ops.cast(ends, self.periods_completed.dtype))
 
-    def update_step(self, gradient: Any, variable: Any, learning_rate: Any) -> None:
-        """Take the wrapped optimizer's step for `variable`, scaled by the multipliers."""
+    def _scale_step(self, variable: Any, start: Any, gradient: Any, ends: Any) -> None:
+        """Scale the wrapped optimizer's step of `variable` and record its gradient."""
         index = self._get_variable_index(variable)
         multiplier = self._multipliers[index]
-        start = ops.copy(variable)  # a snapshot; convert_to_tensor would alias a tf.Variable
-        self.inner_optimizer.update_step(gradient, variable, learning_rate)
         self.assign(variable, start + multiplier * ops.subtract(variable, start))
+        if getattr(variable, "constraint", None) is not None:
+            self.assign(variable, variable.constraint(variable))
         self.assign_add(self._gradient_sums[index], gradient)
         if self.period != EPOCH:
-            self._close_period(index, self._period_ends_this_step())
+            self._close_period(index, ends)
 
     def end_period(self) -> None:
         """End the current period now: update the multipliers and start a new gradient sum.
@@ -208,22 +245,24 @@ class ActiveLR(keras.optimizers.Optimizer):
             )
         if not self.built:
             return
-        for index, multiplier in enumerate(self._multipliers):
-            if multiplier is not None:
-                self._assign_closed_period(index, True)
+        for index in range(len(self._multipliers)):
+            self._assign_closed_period(index, True)
         self.periods_completed.assign_add(1)
 
     def _period_ends_this_step(self) -> Any:
+        # Read before the wrapped optimizer counts this step.
+        if self.period == EPOCH:
+            return ops.convert_to_tensor(False)
         return ops.equal(ops.mod(self.iterations + 1, self.period), 0)
 
     def _close_period(self, index: int, ends: Any) -> None:
         """If `ends` (a scalar boolean), apply the sign rule to one variable's multipliers."""
-        if keras.backend.backend() == "tensorflow":
-            # tf.cond runs only the taken branch, so steps inside a period cost nothing here.
-            ops.cond(ends, lambda: self._assign_closed_period(index, True), lambda: None)
-        else:
+        if keras.backend.backend() == "jax":
             # JAX's jitted train step drops assignments made inside a cond: select instead.
             self._assign_closed_period(index, ends)
+        else:
+            # Runs only the taken branch, so steps inside a period cost nothing here.
+            ops.cond(ends, lambda: self._assign_closed_period(index, True), lambda: None)
 
     def _assign_closed_period(self, index: int, ends: Any) -> None:
         gradient_sum, previous_sum, multiplier = (
@@ -266,6 +305,47 @@ class ActiveLR(keras.optimizers.Optimizer):
             config.pop("optimizer"), custom_objects=custom_objects
         )
         return cls(optimizer, **config)
+
+
+def _summed_over_replicas(grads: list) -> list:
+    """The gradients summed over `tf.distribute` replicas (as the wrapped optimizer sums them).
+
+    Keras' TensorFlow optimizers all-reduce inside `apply`; ActiveLR's gradient sums need the
+    same global gradient, so it all-reduces a copy. Other backends pass global gradients.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return grads
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1 or not grads:
+        return grads
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+
+
+def _for_each_replica(function: Any, updates: list, ends: Any) -> None:
+    """Call `function(variable, start, gradient, ends)` for every update, on every replica.
+
+    Under `tf.distribute` model variables are mirrored and may be assigned only through the
+    strategy's `extended.update` (as Keras' optimizers do); elsewhere this is a plain loop.
+    """
+    if keras.backend.backend() != "tensorflow":
+        for variable, start, gradient in updates:
+            function(variable, start, gradient, ends)
+        return
+    import tensorflow as tf
+
+    def update_all(strategy: Any, updates: list, ends: Any) -> None:
+        for variable, start, gradient in updates:
+            strategy.extended.update(
+                variable.value, function, args=(start, gradient, ends), group=False
+            )
+
+    context = tf.distribute.get_replica_context()
+    if context is None:  # already in cross-replica context
+        update_all(tf.distribute.get_strategy(), updates, ends)
+    else:
+        context.merge_call(update_all, args=(updates, ends))
 
 
 class ActiveLREpochEnd(keras.callbacks.Callback):
@@ -418,12 +498,6 @@ def _check_wrappable(optimizer: Any) -> None:
             "`optimizer` must not wrap another optimizer; wrap ActiveLR instead, e.g. "
             f"LossScaleOptimizer(ActiveLR(AdamW())); received {optimizer!r}."
         )
-    if type(optimizer)._backend_update_step is not keras.optimizers.Optimizer._backend_update_step:
-        # ActiveLR runs the wrapped optimizer's `update_step` itself, per variable.
-        raise ValueError(
-            "`optimizer` must not override `_backend_update_step` (keras.optimizers.Nadam "
-            f"does); received {optimizer!r}."
-        )
     if optimizer.built:
         raise ValueError("`optimizer` must not be built yet; pass a fresh optimizer.")
     for option in ("use_ema", "gradient_accumulation_steps", "loss_scale_factor"):
@@ -436,6 +510,10 @@ def _check_wrappable(optimizer: Any) -> None:
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _variable_name(variable: Any) -> str:

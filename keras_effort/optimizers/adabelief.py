@@ -7,7 +7,11 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_effort.optimizers._arguments import check_non_negative, check_unit_interval
+from keras_effort.optimizers._arguments import (
+    check_learning_rate,
+    check_non_negative,
+    check_unit_interval,
+)
 from keras_effort.optimizers.radam import variance_rectification
 
 
@@ -43,7 +47,8 @@ class AdaBelief(keras.optimizers.Optimizer):
             `ema_overwrite_frequency`, `loss_scale_factor`, `gradient_accumulation_steps`.
 
     Raises:
-        ValueError: If `beta_1` or `beta_2` is outside [0, 1) or `epsilon` is negative.
+        ValueError: If `learning_rate` is a negative or non-finite float, `beta_1` or `beta_2`
+            is outside [0, 1), or `epsilon` or `weight_decay` is negative.
 
     Reference:
         Zhuang, Tang, Ding, Tatikonda, Dvornek, Papademetris & Duncan, "AdaBelief Optimizer:
@@ -62,10 +67,12 @@ class AdaBelief(keras.optimizers.Optimizer):
         weight_decay: float | None = None,
         **kwargs: Any,
     ) -> None:
+        check_learning_rate(learning_rate)
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
         check_unit_interval("beta_1", beta_1)
         check_unit_interval("beta_2", beta_2)
         check_non_negative("epsilon", epsilon)
+        check_non_negative("weight_decay", weight_decay, allow_none=True)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon

@@ -22,9 +22,17 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_effort.optimizers._arguments import check_learning_rate, check_non_negative
+
 SCOPES = ("global", "variable", "element")
 RULES = ("additive", "multiplicative")
 LEARNING_RATE = "learning_rate"
+# With the default bounds, the learned rate stays at or above this fraction of its start (the
+# base rate): an additive rule clipped at 0 once froze training for good.
+RELATIVE_FLOOR = 0.01
+# The multiplicative rule's default `beta`: the rate can change by 2% per step, a factor of up to
+# e^32 over 1,600 steps (its hyper step is a cosine, whatever the scale of the gradients).
+MULTIPLICATIVE_HYPERGRADIENT_LR = 0.02
 
 
 class HypergradientOptimizer(keras.optimizers.Optimizer):
@@ -44,7 +52,8 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
             a learned multiplier, starting at 1, scales).
         hypergradient_lr: step size of the default hyper-optimizer `SGD(hypergradient_lr)`
             (additive rule) or `beta` of the multiplicative rule; unused with the additive rule
-            and a custom `hyper_optimizer`. `None` takes the subclass' default.
+            and a custom `hyper_optimizer`. `None` takes the subclass' default for the additive
+            rule, `0.02` for the multiplicative rule.
         scope: `"global"` (one learned value per hyperparameter), `"variable"` (one per model
             variable) or `"element"` (one per weight).
         rule: `"additive"` (the hyper-optimizer takes a gradient step on the learning rate) or
@@ -54,12 +63,16 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
             hyperparameters, possibly itself a `HypergradientOptimizer` (a tower). `None`
             means `keras.optimizers.SGD(hypergradient_lr)`.
         learning_rate_bounds: `(low, high)`, the learned rate is kept in this closed interval
-            (in rate units, also when a schedule is the base rate). `0 <= low <= high`.
+            (in rate units, also when a schedule is the base rate), `0 <= low <= high`; a
+            float `learning_rate` must lie inside it. `None` (the default) means
+            `(0.01 * base rate, max(1, base rate))`: the learned rate never falls below 1% of
+            its start (of the schedule's value), so it never freezes at 0.
         **kwargs: the base optimizer options of `keras.optimizers.Optimizer`.
 
     Raises:
         ValueError: for a negative or non-finite rate, an unknown scope, rule or learned
-            hyperparameter, bad bounds, or a hyper-optimizer that is built already.
+            hyperparameter, bad bounds or a rate outside them, or a hyper-optimizer that is
+            built already.
     """
 
     _learnable: tuple[str, ...] = (LEARNING_RATE,)
@@ -73,7 +86,7 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
         rule: str = "additive",
         learn: Sequence[str] = (LEARNING_RATE,),
         hyper_optimizer: keras.optimizers.Optimizer | None = None,
-        learning_rate_bounds: Sequence[float] = (0.0, 1.0),
+        learning_rate_bounds: Sequence[float] | None = None,
         **kwargs: Any,
     ) -> None:
         learn = (learn,) if isinstance(learn, str) else tuple(learn)
@@ -88,16 +101,20 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
             learning_rate_bounds,
         )
         super().__init__(learning_rate=learning_rate, **kwargs)
-        self._initial_rate = (
-            float(learning_rate) if isinstance(learning_rate, (int, float)) else 1.0
-        )
-        self.hypergradient_lr = (
-            self._default_hypergradient_lr if hypergradient_lr is None else hypergradient_lr
-        )
+        self._initial_rate = 1.0 if callable(learning_rate) else float(learning_rate)
+        if hypergradient_lr is None:
+            hypergradient_lr = (
+                MULTIPLICATIVE_HYPERGRADIENT_LR
+                if rule == "multiplicative"
+                else self._default_hypergradient_lr
+            )
+        self.hypergradient_lr = hypergradient_lr
         self.scope = scope
         self.rule = rule
         self.learn = learn
-        self.learning_rate_bounds = tuple(float(b) for b in learning_rate_bounds)
+        self.learning_rate_bounds = (
+            None if learning_rate_bounds is None else tuple(float(b) for b in learning_rate_bounds)
+        )
         self._custom_hyper_optimizer = hyper_optimizer is not None
         self.hyper_optimizer = (
             hyper_optimizer
@@ -123,8 +140,8 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
 
         Returns:
             `(u, derivatives)`: the direction `u` (the step is `-learning_rate * u`) and, for
-                each learnable hyperparameter but the learning rate, `d u / d hyperparameter`
-                with the slots' previous values held constant.
+                each hyperparameter in `self.learn` but the learning rate,
+                `d u / d hyperparameter` with the slots' previous values held constant.
         """
         raise NotImplementedError
 
@@ -219,7 +236,7 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
         ]
         indices = [self._get_variable_index(v) for v in trainable_variables]
         base_rate = learning_rate if self._scheduled else None
-        self._update_hyperparameters(grads, indices, base_rate)
+        self._update_hyperparameters(grads, indices, learning_rate)
 
         for gradient, variable, index in zip(grads, trainable_variables, indices, strict=True):
             dtype = variable.dtype
@@ -246,43 +263,75 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
                 self.assign(self._directions[name][index], value)
             self.assign_sub(variable, rate * direction)
 
-    def _update_hyperparameters(self, grads: list, indices: list, base_rate) -> None:
+    def _update_hyperparameters(self, grads: list, indices: list, learning_rate) -> None:
         learned = {name: self._scoped(name, indices) for name in self.learn}
         hypergradients = {name: self._hypergradients(name, grads, indices) for name in self.learn}
-        previous = {name: [read_value(v) for v in learned[name]] for name in self.learn}
-
-        hyper_names = self._hyper_optimized_names()
-        if hyper_names:
-            hyper_grads = [
-                ops.where(ops.isfinite(h), h, ops.zeros_like(h))
-                for name in hyper_names
-                for h in hypergradients[name]
+        # A custom hyper-optimizer writes the variables before the checks need their old values;
+        # otherwise nothing writes them before the final assignment, and reading is enough.
+        old = {
+            name: [
+                read_value(v) if self._custom_hyper_optimizer else ops.convert_to_tensor(v)
+                for v in learned[name]
             ]
-            hyper_variables = [v for name in hyper_names for v in learned[name]]
-            _hyper_step(self.hyper_optimizer, hyper_grads, hyper_variables)
-        if self.rule == "multiplicative" and LEARNING_RATE in self.learn:
-            for variable, cosine in zip(
-                learned[LEARNING_RATE], self._cosines(grads, indices), strict=True
-            ):
-                factor = 1.0 + self.hypergradient_lr * ops.cast(cosine, variable.dtype)
-                self.assign(variable, variable * factor)
-
-        low, high = self.learning_rate_bounds
+            for name in self.learn
+        }
+        new = self._stepped(learned, old, hypergradients, grads, indices)
         for name in self.learn:
-            for variable, old, hypergradient in zip(
-                learned[name], previous[name], hypergradients[name], strict=True
+            for variable, before, after, hypergradient in zip(
+                learned[name], old[name], new[name], hypergradients[name], strict=True
             ):
-                new = read_value(variable)
+                # A non-finite hypergradient or step leaves the value as it was.
+                finite = ops.isfinite(after)
+                if self._custom_hyper_optimizer:
+                    finite = finite & ops.isfinite(hypergradient)
                 if name == LEARNING_RATE:
-                    new = self._clip_rate(new, low, high, base_rate)
-                keep = ops.logical_not(ops.isfinite(hypergradient) & ops.isfinite(new))
-                self.assign(variable, ops.where(keep, old, new))
+                    after = self._clip_rate(after, learning_rate)
+                self.assign(variable, ops.where(finite, after, before))
 
-    def _clip_rate(self, value, low: float, high: float, base_rate):
-        if base_rate is None:
+    def _stepped(self, learned: dict, old: dict, hypergradients: dict, grads, indices) -> dict:
+        """The learned values after the hyper step, by name, before bounds and NaN checks."""
+        new = {}
+        if self.rule == "multiplicative" and LEARNING_RATE in self.learn:
+            new[LEARNING_RATE] = [
+                value * (1.0 + self.hypergradient_lr * ops.cast(cosine, value.dtype))
+                for value, cosine in zip(
+                    old[LEARNING_RATE], self._cosines(grads, indices), strict=True
+                )
+            ]
+        names = self._hyper_optimized_names()
+        if not names:
+            return new
+        hyper_optimizer = self.hyper_optimizer
+        if not self._custom_hyper_optimizer:
+            # The default `SGD(hypergradient_lr)`'s step, `x - rate * gradient`, computed here
+            # rather than by `update_step`: its variables are written once, with no copy.
+            rate = hyper_optimizer.learning_rate
+            for name in names:
+                new[name] = [
+                    x - h * ops.cast(rate, x.dtype)
+                    for x, h in zip(old[name], hypergradients[name], strict=True)
+                ]
+            hyper_optimizer.iterations.assign_add(1)
+            return new
+        hyper_grads = [
+            ops.where(ops.isfinite(h), h, ops.zeros_like(h))
+            for name in names
+            for h in hypergradients[name]
+        ]
+        _hyper_step(hyper_optimizer, hyper_grads, [v for name in names for v in learned[name]])
+        new.update({name: [read_value(v) for v in learned[name]] for name in names})
+        return new
+
+    def _clip_rate(self, value, learning_rate):
+        """Keep the learned value within the bounds; `learning_rate` is the base rate."""
+        base_rate = ops.cast(learning_rate, value.dtype)
+        if self.learning_rate_bounds is None:
+            low, high = RELATIVE_FLOOR * base_rate, ops.maximum(base_rate, 1.0)
+        else:
+            low, high = self.learning_rate_bounds
+        if not self._scheduled:
             return ops.clip(value, low, high)
         # The bounds are in rate units: the learned multiplier is bounded by bounds / base rate.
-        base_rate = ops.cast(base_rate, value.dtype)
         positive = base_rate > 0
         safe_rate = ops.where(positive, base_rate, ops.ones_like(base_rate))
         clipped = ops.minimum(ops.maximum(value, low / safe_rate), high / safe_rate)
@@ -333,7 +382,8 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
 
     def _dot(self, x, y):
         """`x . y` over the scope: elementwise for the element scope, else a scalar."""
-        return x * y if self.scope == "element" else ops.vdot(x, y)
+        # Not `ops.vdot`: PyTorch's accepts only 1-D tensors.
+        return x * y if self.scope == "element" else ops.sum(x * y)
 
     def _learned_value(self, name: str, index: int, dtype: str):
         variable = self._learned[name][0 if self.scope == "global" else index]
@@ -395,7 +445,11 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
                     if self._custom_hyper_optimizer
                     else None
                 ),
-                "learning_rate_bounds": list(self.learning_rate_bounds),
+                "learning_rate_bounds": (
+                    None
+                    if self.learning_rate_bounds is None
+                    else list(self.learning_rate_bounds)
+                ),
             }
         )
         return config
@@ -474,21 +528,8 @@ def _check_arguments(
     hyper_optimizer: Any,
     learning_rate_bounds: Any,
 ) -> None:
-    if isinstance(learning_rate, (int, float)) and not (
-        math.isfinite(learning_rate) and learning_rate >= 0
-    ):
-        raise ValueError(
-            "`learning_rate` must be a finite float >= 0, a LearningRateSchedule or a callable, "
-            f"got {learning_rate!r}"
-        )
-    if hypergradient_lr is not None and not (
-        isinstance(hypergradient_lr, (int, float))
-        and math.isfinite(hypergradient_lr)
-        and hypergradient_lr >= 0
-    ):
-        raise ValueError(
-            f"`hypergradient_lr` must be a finite float >= 0, got {hypergradient_lr!r}"
-        )
+    check_learning_rate(learning_rate)
+    check_non_negative("hypergradient_lr", hypergradient_lr, allow_none=True)
     if scope not in SCOPES:
         raise ValueError(f"`scope` must be one of {SCOPES}, got {scope!r}")
     if rule not in RULES:
@@ -505,12 +546,19 @@ def _check_arguments(
             )
         if hyper_optimizer.built:
             raise ValueError("`hyper_optimizer` must be a fresh optimizer that is not built yet")
+    if learning_rate_bounds is None:
+        return
     try:
         low, high = (float(b) for b in learning_rate_bounds)
     except (TypeError, ValueError):
         low, high = math.nan, math.nan
     if not (math.isfinite(low) and 0 <= low <= high and not math.isnan(high)):
         raise ValueError(
-            "`learning_rate_bounds` must be (low, high) with 0 <= low <= high, low finite, "
-            f"got {learning_rate_bounds!r}"
+            "`learning_rate_bounds` must be None or (low, high) with 0 <= low <= high, low "
+            f"finite, got {learning_rate_bounds!r}"
+        )
+    if LEARNING_RATE in learn and not callable(learning_rate) and not low <= learning_rate <= high:
+        raise ValueError(
+            f"`learning_rate` {learning_rate!r} lies outside `learning_rate_bounds` "
+            f"{learning_rate_bounds!r}: the learned rate would start clipped to the bound"
         )

@@ -41,14 +41,16 @@ class HypergradientAdam(HypergradientOptimizer):
         epsilon: added to `sqrt(v)`. Defaults to `1e-7` (Keras' Adam).
         weight_decay: decoupled weight decay (AdamW form) or `None`. Defaults to `None`.
         hypergradient_lr: step size of the default hyper-optimizer `SGD(hypergradient_lr)`, or
-            `beta` of the multiplicative rule. Defaults to `1e-7` (the paper's Adam-HD runs).
+            `beta` of the multiplicative rule. Defaults to `1e-7` (the paper's Adam-HD runs)
+            with the additive rule, `0.02` with the multiplicative rule.
         scope: `"global"`, `"variable"` or `"element"`. Defaults to `"global"`.
         rule: `"additive"` or `"multiplicative"`. Defaults to `"additive"`.
         learn: the hyperparameters to learn, from `("learning_rate", "beta_1", "beta_2")`.
         hyper_optimizer: a fresh Keras optimizer for the learned hyperparameters, possibly a
             hypergradient optimizer itself (a tower), e.g. `keras.optimizers.SGD(1e-5)` for
             Chandra's `Adam / SGD(1e-5)`. `None` means `SGD(hypergradient_lr)`.
-        learning_rate_bounds: `(low, high)` in rate units. Defaults to `(0.0, 1.0)`.
+        learning_rate_bounds: `(low, high)` in rate units, or `None` (the default):
+            `(0.01 * learning_rate, max(1, learning_rate))`, a floor relative to the start.
         **kwargs: base optimizer options (`clipnorm`, `clipvalue`, `global_clipnorm`,
             `use_ema`, `ema_momentum`, `ema_overwrite_frequency`, `loss_scale_factor`,
             `gradient_accumulation_steps`, `name`).
@@ -81,7 +83,7 @@ class HypergradientAdam(HypergradientOptimizer):
         rule: str = "additive",
         learn: Sequence[str] = (LEARNING_RATE,),
         hyper_optimizer: keras.optimizers.Optimizer | None = None,
-        learning_rate_bounds: Sequence[float] = (0.0, 1.0),
+        learning_rate_bounds: Sequence[float] | None = None,
         name: str = "hypergradient_adam",
         **kwargs: Any,
     ) -> None:
@@ -124,19 +126,22 @@ class HypergradientAdam(HypergradientOptimizer):
         denominator = root_v + self.epsilon
         direction = m * correction / denominator
 
-        # d/d beta_1: through m (m_previous - g) and through the bias correction 1 / (1 - b1^t).
-        d_beta_1 = correction * (
-            m_previous - gradient
-        ) / denominator + direction * step * ops.power(beta_1, step - 1) / (1 - beta_1_power)
-        # d/d beta_2: through sqrt(v) (v_previous - g^2) and through sqrt(1 - b2^t).
-        positive = root_v > 0
-        d_root_v = ops.where(
-            positive, (v_previous - ops.square(gradient)) / (2 * ops.where(positive, root_v, 1)), 0
-        )
-        d_beta_2 = -correction * m * d_root_v / ops.square(
-            denominator
-        ) - direction * step * ops.power(beta_2, step - 1) / (2 * (1 - beta_2_power))
-        return direction, {"beta_1": d_beta_1, "beta_2": d_beta_2}
+        # Derivatives only of what is learned: on an eager backend each costs passes over memory.
+        derivatives = {}
+        if "beta_1" in self.learn:
+            # Through m (m_previous - g) and through the bias correction 1 / (1 - b1^t).
+            derivatives["beta_1"] = correction * (
+                m_previous - gradient
+            ) / denominator + direction * (step * ops.power(beta_1, step - 1) / (1 - beta_1_power))
+        if "beta_2" in self.learn:
+            # Through sqrt(v), d sqrt(v) = (v_previous - g^2) / (2 sqrt(v)) (0 where v = 0), and
+            # through sqrt(1 - b2^t); d u / d sqrt(v) = -u / (sqrt(v) + epsilon).
+            d_root_v = ops.divide_no_nan(v_previous - ops.square(gradient), 2 * root_v)
+            derivatives["beta_2"] = -direction * (
+                d_root_v / denominator
+                + step * ops.power(beta_2, step - 1) / (2 * (1 - beta_2_power))
+            )
+        return direction, derivatives
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

@@ -34,7 +34,8 @@ class HypergradientRMSprop(HypergradientOptimizer):
             Defaults to `0.9`.
         epsilon: added to `v` under the square root. Defaults to `1e-7` (Keras' RMSprop).
         hypergradient_lr: step size of the default hyper-optimizer `SGD(hypergradient_lr)`, or
-            `beta` of the multiplicative rule. Defaults to `1e-7`.
+            `beta` of the multiplicative rule. Defaults to `1e-7` with the additive rule,
+            `0.02` with the multiplicative rule.
         scope: `"global"`, `"variable"` or `"element"`. Defaults to `"global"`.
         rule: `"additive"` or `"multiplicative"`. Defaults to `"additive"`.
         learn: the hyperparameters to learn, from `("learning_rate", "rho")`.
@@ -42,7 +43,8 @@ class HypergradientRMSprop(HypergradientOptimizer):
             hypergradient optimizer itself (a tower), e.g. `keras.optimizers.RMSprop(1e-4)`
             for Chandra's `RMSProp(alpha, gamma) / RMSProp(1e-4)`. `None` means
             `SGD(hypergradient_lr)`.
-        learning_rate_bounds: `(low, high)` in rate units. Defaults to `(0.0, 1.0)`.
+        learning_rate_bounds: `(low, high)` in rate units, or `None` (the default):
+            `(0.01 * learning_rate, max(1, learning_rate))`, a floor relative to the start.
         **kwargs: base optimizer options (`weight_decay`, `clipnorm`, `clipvalue`,
             `global_clipnorm`, `use_ema`, `ema_momentum`, `ema_overwrite_frequency`,
             `loss_scale_factor`, `gradient_accumulation_steps`, `name`).
@@ -73,7 +75,7 @@ class HypergradientRMSprop(HypergradientOptimizer):
         rule: str = "additive",
         learn: Sequence[str] = (LEARNING_RATE,),
         hyper_optimizer: keras.optimizers.Optimizer | None = None,
-        learning_rate_bounds: Sequence[float] = (0.0, 1.0),
+        learning_rate_bounds: Sequence[float] | None = None,
         name: str = "hypergradient_rmsprop",
         **kwargs: Any,
     ) -> None:
@@ -104,6 +106,8 @@ class HypergradientRMSprop(HypergradientOptimizer):
         self.assign(slot, velocity)
         denominator = velocity + self.epsilon
         direction = gradient / ops.sqrt(denominator)
+        if "rho" not in self.learn:
+            return direction, {}
         d_rho = -0.5 * direction * (previous - ops.square(gradient)) / denominator
         return direction, {"rho": d_rho}
 

@@ -39,7 +39,8 @@ class HypergradientSGD(HypergradientOptimizer):
         momentum: float in [0, 1), in (0, 1) when learned. Defaults to `0.0`.
         nesterov: whether to use Nesterov momentum. Defaults to `False`.
         hypergradient_lr: step size of the default hyper-optimizer `SGD(hypergradient_lr)`, or
-            `beta` of the multiplicative rule. Defaults to `1e-3` (the paper's SGD-HD runs).
+            `beta` of the multiplicative rule. Defaults to `1e-3` (the paper's SGD-HD runs)
+            with the additive rule, `0.02` with the multiplicative rule.
         scope: `"global"` (one learned rate, the paper's), `"variable"` (one per model
             variable) or `"element"` (one per weight). Defaults to `"global"`.
         rule: `"additive"` or `"multiplicative"`
@@ -47,7 +48,8 @@ class HypergradientSGD(HypergradientOptimizer):
         learn: the hyperparameters to learn, from `("learning_rate", "momentum")`.
         hyper_optimizer: a fresh Keras optimizer for the learned hyperparameters, possibly a
             hypergradient optimizer itself (a tower). `None` means `SGD(hypergradient_lr)`.
-        learning_rate_bounds: `(low, high)` in rate units. Defaults to `(0.0, 1.0)`.
+        learning_rate_bounds: `(low, high)` in rate units, or `None` (the default):
+            `(0.01 * learning_rate, max(1, learning_rate))`, a floor relative to the start.
         **kwargs: base optimizer options: `weight_decay` (decoupled, scaled by the learned
             rate and part of `u`), `clipnorm`, `clipvalue`, `global_clipnorm`, `use_ema`,
             `ema_momentum`, `ema_overwrite_frequency`, `loss_scale_factor`,
@@ -77,7 +79,7 @@ class HypergradientSGD(HypergradientOptimizer):
         rule: str = "additive",
         learn: Sequence[str] = (LEARNING_RATE,),
         hyper_optimizer: keras.optimizers.Optimizer | None = None,
-        learning_rate_bounds: Sequence[float] = (0.0, 1.0),
+        learning_rate_bounds: Sequence[float] | None = None,
         name: str = "hypergradient_sgd",
         **kwargs: Any,
     ) -> None:

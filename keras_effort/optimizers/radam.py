@@ -8,7 +8,11 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_effort.optimizers._arguments import check_non_negative, check_unit_interval
+from keras_effort.optimizers._arguments import (
+    check_learning_rate,
+    check_non_negative,
+    check_unit_interval,
+)
 
 
 def variance_rectification(step: Any, beta_2: float, dtype: str) -> tuple[Any, Any, Any]:
@@ -69,8 +73,8 @@ class RAdam(keras.optimizers.Optimizer):
             `ema_overwrite_frequency`, `loss_scale_factor`, `gradient_accumulation_steps`.
 
     Raises:
-        ValueError: If `beta_1` or `beta_2` is outside [0, 1), or `epsilon` or `weight_decay`
-            is negative.
+        ValueError: If `learning_rate` is a negative or non-finite float, `beta_1` or `beta_2`
+            is outside [0, 1), or `epsilon` or `weight_decay` is negative.
 
     Reference:
         Liu, Jiang, He, Chen, Liu, Gao & Han, "On the Variance of the Adaptive Learning Rate
@@ -87,6 +91,7 @@ class RAdam(keras.optimizers.Optimizer):
         decoupled_weight_decay: bool = False,
         **kwargs: Any,
     ) -> None:
+        check_learning_rate(learning_rate)
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
         check_unit_interval("beta_1", beta_1)
         check_unit_interval("beta_2", beta_2)
