@@ -104,13 +104,13 @@ class Task:
 
 
 TASKS = {
-    "mnist1d": Task("mnist1d", "mnist1d", "mlp", 0.6, 600, 4_800),
-    "digits": Task("digits", "digits", "mlp", 0.95, 300, 2_400),
+    "mnist1d": Task("mnist1d", "mnist1d", "mlp", 0.6, 400, 3_200),
+    "digits": Task("digits", "digits", "mlp", 0.95, 200, 1_600),
     "mnist1d_conv": Task("mnist1d_conv", "mnist1d", "conv", 0.7, 1000, 10_000),
 }
 QUICK = {
-    "mnist1d": Task("mnist1d", "mnist1d", "mlp", 0.5, 400, 1_200),
-    "digits": Task("digits", "digits", "mlp", 0.95, 200, 800),
+    "mnist1d": Task("mnist1d", "mnist1d", "mlp", 0.5, 200, 600),
+    "digits": Task("digits", "digits", "mlp", 0.95, 100, 400),
 }
 
 
