@@ -14,9 +14,12 @@ from keras_tuner.engine.hyperparameters import Boolean, Choice, Fixed
 from keras_tuner.engine.trial import Trial, TrialStatus
 
 from keras_effort.callbacks._monitor import TargetMonitor
+from keras_effort.effort import RuntimeDistribution
 from keras_effort.tuners import designs
 
 STRATEGIES = ("staged", "random")
+# What budgets and scores count: gradient steps, or wall-clock seconds of training.
+BUDGET_UNITS = ("steps", "seconds")
 
 # The objective every trial reports; its value is the trial's effort, lower is better.
 OBJECTIVE = "effort"
@@ -27,6 +30,7 @@ MAX_STEPS = "effort/max_steps"
 EXECUTIONS = "effort/executions"
 SEED = "effort/seed"
 DESIGN_ROW = "effort/design_row"
+MAX_SECONDS = "effort/max_seconds"
 
 SCREEN, ANCHOR, BRIDGE, REFINE, RANDOM = "screen", "anchor", "bridge", "refine", "random"
 
@@ -36,6 +40,8 @@ _PROMOTION_RESAMPLES = 500
 _REFINE_SCALE = 0.1
 # Chance that a refinement step moves a Choice or Boolean to another value.
 _REFINE_SWITCH = 0.25
+# `keras_effort.effort` counts whole units: seconds enter it as milliseconds.
+_MILLISECONDS = 1000
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,8 @@ class Execution:
         budget: the steps it was allowed (a failure is censored there).
         best: the best monitored value seen (`nan` if never measured).
         spent: gradient steps actually run.
+        seconds: wall-clock seconds of training to the target if reached, else run.
+        seconds_budget: the seconds at which a failure is censored (`nan` if not measured).
     """
 
     steps: int
@@ -70,6 +78,8 @@ class Execution:
     budget: int
     best: float
     spent: int
+    seconds: float = math.nan
+    seconds_budget: float = math.nan
 
 
 def execution_metrics(index: int, execution: Execution) -> dict[str, float]:
@@ -80,6 +90,8 @@ def execution_metrics(index: int, execution: Execution) -> dict[str, float]:
         f"execution_{index}_budget": float(execution.budget),
         f"execution_{index}_best": float(execution.best),
         f"execution_{index}_spent": float(execution.spent),
+        f"execution_{index}_seconds": float(execution.seconds),
+        f"execution_{index}_seconds_budget": float(execution.seconds_budget),
     }
 
 
@@ -90,7 +102,8 @@ def executions_of(trial: Trial) -> list[Execution]:
         return []
 
     def last(name: str) -> float:
-        return float(metrics.get_last_value(name))
+        # Trials saved before seconds were reported have no seconds metrics.
+        return float(metrics.get_last_value(name)) if metrics.exists(name) else math.nan
 
     return [
         Execution(
@@ -99,6 +112,8 @@ def executions_of(trial: Trial) -> list[Execution]:
             budget=int(last(f"execution_{i}_budget")),
             best=last(f"execution_{i}_best"),
             spent=int(last(f"execution_{i}_spent")),
+            seconds=last(f"execution_{i}_seconds"),
+            seconds_budget=last(f"execution_{i}_seconds_budget"),
         )
         for i in range(int(last("executions")))
     ]
@@ -139,11 +154,18 @@ class EffortOracle(keras_tuner.Oracle):
 
     With `strategy="random"` every trial is a random configuration at `max_steps`.
 
+    With `budget_unit="seconds"` budgets and scores are in wall-clock seconds of training
+    instead: each execution is cut at its stage's share of `max_seconds` (as well as at
+    `max_steps`, which stays a cap), and trials are ranked by their expected seconds to the
+    target. Steps suit comparisons that should hold on any hardware; seconds suit spaces whose
+    configurations differ in the cost of a step (batch size, width, depth).
+
     Args:
         target: the metric value to reach: `("val_accuracy", 0.9)`, `("val_loss", 0.3, "min")`
             or a `Target`.
         max_trials: the number of trials.
-        max_steps: the full step budget of one execution, at least 1.
+        max_steps: the full step budget of one execution, at least 1 (with
+            `budget_unit="seconds"`, a cap in steps on top of the budget in seconds).
         executions_per_trial: independent seeds per trial (screens run one), at least 1.
         z: the confidence of Koza's effort, in (0, 1).
         criterion: `"expected"` or `"koza"`.
@@ -155,6 +177,9 @@ class EffortOracle(keras_tuner.Oracle):
         anchors: how many of the best screens become anchors, at least 1.
         bridge_size: the most anchors promoted to the bridge, at least 1.
         promotion_level: the confidence level of the intervals compared by the promotion rule.
+        budget_unit: `"steps"` (default) or `"seconds"`: what budgets and scores count.
+        max_seconds: the full budget of one execution in wall-clock seconds, a number > 0;
+            required with `budget_unit="seconds"`, not allowed with `"steps"`.
         hyperparameters: a `HyperParameters` to override or pre-register the search space.
         allow_new_entries: whether the hypermodel may request unlisted hyperparameters.
         tune_new_entries: whether those new hyperparameters are tuned.
@@ -181,6 +206,8 @@ class EffortOracle(keras_tuner.Oracle):
         anchors: int = 2,
         bridge_size: int = 2,
         promotion_level: float = 0.9,
+        budget_unit: str = "steps",
+        max_seconds: float | None = None,
         hyperparameters: keras_tuner.HyperParameters | None = None,
         allow_new_entries: bool = True,
         tune_new_entries: bool = True,
@@ -219,6 +246,7 @@ class EffortOracle(keras_tuner.Oracle):
             raise ValueError(f"`strategy` must be one of {STRATEGIES}, got {strategy!r}")
         if screen_runs is not None:
             _check_positive_int("screen_runs", screen_runs)
+        _check_budget_unit(budget_unit, max_seconds)
         super().__init__(
             objective=keras_tuner.Objective(OBJECTIVE, direction="min"),
             max_trials=max_trials,
@@ -243,6 +271,10 @@ class EffortOracle(keras_tuner.Oracle):
         self.anchors = anchors
         self.bridge_size = bridge_size
         self.promotion_level = float(promotion_level)
+        self.budget_unit = budget_unit
+        self.max_seconds = None if max_seconds is None else float(max_seconds)
+        self._screen_budget = float(screen_budget)
+        self._anchor_budget = float(anchor_budget)
 
         self._stage = RANDOM if strategy == "random" else SCREEN
         self._factors: list[str] = []
@@ -363,6 +395,9 @@ class EffortOracle(keras_tuner.Oracle):
                 DESIGN_ROW: int(row),
             }
         )
+        if self.max_seconds is not None:
+            share = {SCREEN: self._screen_budget, ANCHOR: self._anchor_budget}.get(stage, 1.0)
+            values[MAX_SECONDS] = self.max_seconds * share
         self._next_seed = (self._next_seed + executions) % 2**31
         return {"status": TrialStatus.RUNNING, "values": values}
 
@@ -419,21 +454,15 @@ class EffortOracle(keras_tuner.Oracle):
         measure = "koza" if self.criterion == "koza" else "expected"
         intervals = []
         for trial in anchors:
-            executions = executions_of(trial)
-            distribution = designs.runtime_distribution(
-                [e.steps for e in executions],
-                [e.reached for e in executions],
-                [e.budget for e in executions],
+            distribution, unit = self._distribution(executions_of(trial))
+            low, high = distribution.confidence_interval(
+                measure,
+                level=self.promotion_level,
+                n_boot=_PROMOTION_RESAMPLES,
+                seed=self.seed,
+                z=self.z,
             )
-            intervals.append(
-                distribution.confidence_interval(
-                    measure,
-                    level=self.promotion_level,
-                    n_boot=_PROMOTION_RESAMPLES,
-                    seed=self.seed,
-                    z=self.z,
-                )
-            )
+            intervals.append((low / unit, high / unit))
         promoted = designs.promote(keys, intervals, self.bridge_size)
         self.promotions = [
             {
@@ -483,14 +512,39 @@ class EffortOracle(keras_tuner.Oracle):
         if not executions:
             trial.score = math.nan  # KerasTuner marks a NaN-scored trial invalid
             return
-        trial.score = designs.effort_score(
-            [e.steps for e in executions],
-            [e.reached for e in executions],
-            [e.budget for e in executions],
-            self.criterion,
-            self.z,
-        )
+        trial.score = self.effort_of(executions)
         trial.best_step = 0
+
+    def effort_of(self, executions: list[Execution]) -> float:
+        """The effort of a trial's executions by the oracle's criterion, in `budget_unit`s.
+
+        Args:
+            executions: the trial's executions, at least one.
+
+        Returns:
+            `l(c*)` or Koza's effort in steps or seconds; `inf` when none reached the target.
+        """
+        distribution, unit = self._distribution(executions)
+        if self.criterion == "koza":
+            return distribution.koza_effort(self.z).steps / unit
+        return distribution.expected_steps() / unit
+
+    def _distribution(self, executions: list[Execution]) -> tuple[RuntimeDistribution, int]:
+        """The executions' runtime distribution in the budget unit, and that unit's scale.
+
+        Seconds are counted in whole milliseconds (scale 1000), as `keras_effort.effort`
+        counts whole units.
+        """
+        if self.budget_unit == "steps":
+            steps = [e.steps for e in executions]
+            budgets = [e.budget for e in executions]
+            unit = 1
+        else:
+            steps = [round(e.seconds * _MILLISECONDS) for e in executions]
+            budgets = [round(e.seconds_budget * _MILLISECONDS) for e in executions]
+            unit = _MILLISECONDS
+        reached = [e.reached for e in executions]
+        return designs.runtime_distribution(steps, reached, budgets), unit
 
     def ranking_key(self, trial: Trial) -> tuple[float, float]:
         """The trial's place in the ranking (`designs.ranking_key`), smaller is better."""
@@ -533,6 +587,15 @@ class EffortOracle(keras_tuner.Oracle):
     def total_steps(self) -> int:
         """Gradient steps run by every execution reported so far, over the whole search."""
         return sum(e.spent for trial in self.trials.values() for e in executions_of(trial))
+
+    def total_seconds(self) -> float:
+        """Wall-clock seconds of training of every execution reported so far."""
+        return sum(
+            e.seconds
+            for trial in self.trials.values()
+            for e in executions_of(trial)
+            if math.isfinite(e.seconds)
+        )
 
     @property
     def stage(self) -> str:
@@ -578,6 +641,8 @@ class EffortOracle(keras_tuner.Oracle):
                 "effort_next_seed": self._next_seed,
                 "effort_main_effects": self.main_effects,
                 "effort_promotions": self.promotions,
+                "effort_budget_unit": self.budget_unit,
+                "effort_max_seconds": self.max_seconds,
             }
         )
         return state
@@ -593,6 +658,12 @@ class EffortOracle(keras_tuner.Oracle):
         self._next_seed = state["effort_next_seed"]
         self.main_effects = state["effort_main_effects"]
         self.promotions = state["effort_promotions"]
+        # States saved before budgets in seconds existed were in steps.
+        budget_unit = state.get("effort_budget_unit", "steps")
+        max_seconds = state.get("effort_max_seconds")
+        _check_budget_unit(budget_unit, max_seconds)
+        self.budget_unit = budget_unit
+        self.max_seconds = max_seconds
 
 
 def two_levels(hp: Any) -> tuple[Any, Any]:
@@ -647,3 +718,24 @@ def _row_of(trial: Trial) -> int:
 def _check_positive_int(name: str, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"`{name}` must be an int >= 1, got {value!r}")
+
+
+def _check_budget_unit(budget_unit: object, max_seconds: object) -> None:
+    if budget_unit not in BUDGET_UNITS:
+        raise ValueError(f"`budget_unit` must be one of {BUDGET_UNITS}, got {budget_unit!r}")
+    if budget_unit == "steps":
+        if max_seconds is not None:
+            raise ValueError(
+                "`max_seconds` is the budget of budget_unit='seconds'; with budget_unit='steps' "
+                f"the budget is `max_steps` and `max_seconds` must be None, got {max_seconds!r}"
+            )
+        return
+    if (
+        isinstance(max_seconds, bool)
+        or not isinstance(max_seconds, numbers.Real)
+        or not 0.0 < float(max_seconds) < math.inf
+    ):
+        raise ValueError(
+            "`max_seconds` must be a finite number > 0 with budget_unit='seconds', "
+            f"got {max_seconds!r}"
+        )

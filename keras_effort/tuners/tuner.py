@@ -22,6 +22,7 @@ from keras_effort.ledger import Ledger
 from keras_effort.tuners import designs
 from keras_effort.tuners.oracle import (
     EXECUTIONS,
+    MAX_SECONDS,
     MAX_STEPS,
     OBJECTIVE,
     SEED,
@@ -112,6 +113,14 @@ class EffortTuner(keras_tuner.Tuner):
         return self.effort_oracle.target
 
     @property
+    def total_seconds(self) -> float:
+        """Wall-clock seconds of training of all executions of the search so far."""
+        if isinstance(self.oracle, EffortOracle):
+            return self.oracle.total_seconds()
+        trials = self.oracle.get_best_trials(2**31 - 1)
+        return sum(e.seconds for t in trials for e in executions_of(t) if math.isfinite(e.seconds))
+
+    @property
     def total_steps(self) -> int:
         """Gradient steps run by all executions of all trials of the search so far."""
         if isinstance(self.oracle, EffortOracle):
@@ -130,6 +139,7 @@ class EffortTuner(keras_tuner.Tuner):
         budget = int(hp.values[MAX_STEPS])
         executions = int(hp.values[EXECUTIONS])
         base_seed = int(hp.values[SEED])
+        max_seconds = hp.values.get(MAX_SECONDS)  # set only when the budget is in seconds
         check_every = self.check_every or max(1, budget // _CHECKS_PER_EXECUTION)
         budget = math.ceil(budget / check_every) * check_every
         validation_data = kwargs.get("validation_data")
@@ -162,13 +172,16 @@ class EffortTuner(keras_tuner.Tuner):
             self._configure_tensorboard_dir(callbacks, trial, execution)
             self._bind_effort_tensorboards(callbacks, stop, trial, execution)
             callbacks += [stop, _StepBudget(budget), TunerCallback(self, trial)]
+            if max_seconds is not None:
+                callbacks.append(_WallClockBudget(max_seconds))
             self.hypermodel.fit(hp, model, *args, **dict(kwargs, callbacks=callbacks))
 
-            result = self._record(stop, budget, execution, seed)
+            result = self._record(stop, budget, execution, seed, max_seconds)
             recorded.append(result)
             results.update(execution_metrics(execution, result))
+            cost = result.seconds if self.effort_oracle.budget_unit == "seconds" else result.steps
             key = designs.ranking_key(
-                result.steps if result.reached else math.inf,
+                cost if result.reached else math.inf,
                 result.best,
                 self.effort_oracle.direction,
             )
@@ -176,16 +189,17 @@ class EffortTuner(keras_tuner.Tuner):
                 best_key = key
                 self._save_best_model(trial.trial_id, model)
 
-        results[OBJECTIVE] = designs.effort_score(
-            [e.steps for e in recorded],
-            [e.reached for e in recorded],
-            [e.budget for e in recorded],
-            self.effort_oracle.criterion,
-            self.effort_oracle.z,
-        )
+        results[OBJECTIVE] = self.effort_oracle.effort_of(recorded)
         return results
 
-    def _record(self, stop: TargetStopping, budget: int, execution: int, seed: int) -> Execution:
+    def _record(
+        self,
+        stop: TargetStopping,
+        budget: int,
+        execution: int,
+        seed: int,
+        max_seconds: float | None = None,
+    ) -> Execution:
         """Write the execution to the ledger and return what the oracle needs of it."""
         spent = stop.steps
         if stop.reached:
@@ -198,12 +212,21 @@ class EffortTuner(keras_tuner.Tuner):
             outcome, censored_at = "stopped", spent  # ended early: known to fail only so far
         attempt = stop.attempt(number=execution, budget=censored_at, outcome=outcome, seed=seed)
         self.ledger.add(attempt)
+        # In seconds, a run is censored where it ended (the wall-clock stop ends it at its
+        # budget), except one that diverged, which would not have succeeded within its budget.
+        seconds = float(attempt.seconds)
+        if outcome in ("reached", "diverged") and max_seconds is not None:
+            seconds_budget = max(float(max_seconds), seconds)
+        else:
+            seconds_budget = seconds
         return Execution(
             steps=attempt.steps,
             reached=attempt.reached,
             budget=max(censored_at, attempt.steps),
             best=math.nan if stop.best_value is None else float(stop.best_value),
             spent=spent,
+            seconds=seconds,
+            seconds_budget=seconds_budget,
         )
 
     def _check_target(
@@ -258,11 +281,13 @@ class EffortTuner(keras_tuner.Tuner):
         """Print the best trials by effort, their stages and budgets, and the search's cost."""
         print("Results summary")
         print(f"Results in {self.project_dir}")
+        unit = "seconds" if self.effort_oracle.budget_unit == "seconds" else "gradient steps"
         print(
             f"Target: {self.target.metric} -> {self.target.value:g}; score: expected effort "
-            f"({self.effort_oracle.criterion}) in gradient steps, lower is better"
+            f"({self.effort_oracle.criterion}) in {unit}, lower is better"
         )
         print(f"Total gradient steps of the search: {self.total_steps}")
+        print(f"Total seconds of training of the search: {self.total_seconds:.1f}")
         print(f"Showing {num_trials} best trials")
         for trial in self.oracle.get_best_trials(num_trials):
             print()
@@ -302,6 +327,10 @@ class EffortSearch(EffortTuner):
         allow_new_entries: whether the hypermodel may request unlisted hyperparameters.
         max_retries_per_trial: retries of a trial that crashed.
         max_consecutive_failed_trials: failed trials in a row that stop the search.
+        budget_unit: `"steps"` or `"seconds"`: whether budgets and scores count gradient
+            steps or wall-clock seconds of training.
+        max_seconds: the full budget of one execution in seconds (with
+            `budget_unit="seconds"` only).
         oracle_options: further `EffortOracle` arguments (`screen_budget`, `anchors`, ...).
         **kwargs: arguments of `EffortTuner` and `keras_tuner.Tuner`.
     """
@@ -322,6 +351,8 @@ class EffortSearch(EffortTuner):
         allow_new_entries: bool = True,
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
+        budget_unit: str = "steps",
+        max_seconds: float | None = None,
         oracle_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -341,6 +372,8 @@ class EffortSearch(EffortTuner):
             allow_new_entries=allow_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
+            budget_unit=budget_unit,
+            max_seconds=max_seconds,
             **dict(oracle_options or {}),
         )
         super().__init__(hypermodel, oracle, **kwargs)
@@ -359,6 +392,22 @@ class _StepBudget(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if optimizer_step(self.model) - self._start >= self.budget:
+            self.model.stop_training = True
+
+
+class _WallClockBudget(keras.callbacks.Callback):
+    """Stops `fit` when the execution's budget in wall-clock seconds is spent."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self._started = 0.0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if time.perf_counter() - self._started >= self.seconds:
             self.model.stop_training = True
 
 
