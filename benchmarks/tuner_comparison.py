@@ -265,7 +265,7 @@ class StopAt(keras.callbacks.Callback):
 def run_score(stop: TargetStopping, task: Task, steps_before: int = 0) -> float:
     """A baseline run's objective: its steps to the target, or past `max_steps` if missed."""
     if stop.reached:
-        return float(steps_before + stop.attempt().steps)
+        return float(steps_before + stop.steps_to_target)
     best = 0.0 if stop.best_value is None else float(stop.best_value)
     return task.max_steps * (1.0 + max(0.0, task.target - best))
 
@@ -496,7 +496,7 @@ class Remeasurer:
                 callbacks=[stop, StopAt(budget)],
                 verbose=0,
             )
-            steps.append(stop.attempt().steps if stop.reached else None)
+            steps.append(stop.steps_to_target if stop.reached else None)
             if screen and len(steps) == SCREEN_SEEDS and not any(steps):
                 return {
                     "config": config,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -47,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--epochs", type=_positive_int, default=40, help="epochs per run (40)")
     demo.add_argument("--check-every", type=_positive_int, default=25, help="steps (25)")
-    demo.add_argument("--learning-rate", type=float, default=3e-3, help="Adam's rate (3e-3)")
+    demo.add_argument(
+        "--learning-rate", type=_positive_float, default=3e-3, help="Adam's rate (3e-3)"
+    )
     demo.add_argument("--seed", type=int, default=0, help="seed of the first run (0)")
     demo.add_argument("--ledger", type=Path, help="also record every attempt in this ledger")
     demo.set_defaults(run=_demo)
@@ -77,6 +80,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
     return value
 
 

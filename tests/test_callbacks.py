@@ -153,10 +153,10 @@ def test_mode_is_inferred_from_the_metric(data):
     )
     stop = TargetStopping("top", 0.5, check_every=2, stop_training=False)
     model.fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[stop])
-    assert stop.watch.direction == "up"
-    assert TargetStopping("val_loss", 0.3).watch.direction == "down"
-    assert TargetStopping("val_auc", 0.9).watch.direction == "up"
-    assert TargetStopping("mystery", 3.0, mode="min").watch.direction == "down"
+    assert stop.target.direction == "up"
+    assert TargetStopping("val_loss", 0.3).target.direction == "down"
+    assert TargetStopping("val_auc", 0.9).target.direction == "up"
+    assert TargetStopping("mystery", 3.0, mode="min").target.direction == "down"
 
 
 def test_unknown_monitor_fails_at_the_first_check_listing_the_metrics(data):
@@ -174,7 +174,7 @@ def test_unknown_monitor_fails_at_the_first_check_listing_the_metrics(data):
         ({"monitor": "loss", "target": 0.5, "check_every": 0}, "`check_every`"),
         ({"monitor": "val_accuracy", "target": 0.5, "check_every": 10}, "needs `validation_data`"),
         ({"monitor": "val_accuracy"}, "`target` is required"),
-        ({"monitor": "loss", "target": float("nan")}, "`target` must be finite"),
+        ({"monitor": "loss", "target": float("nan")}, "`target` must be a finite number"),
         ({"monitor": "loss", "target": 1.0, "batch_size": 0}, "`batch_size`"),
         ({"monitor": "loss", "target": 1.0, "experiment": ""}, "`experiment`"),
         ({"monitor": "loss", "target": 1.0, "config": {"f": print}}, "`config` must be a JSON"),
@@ -370,7 +370,7 @@ def test_keras_callbacks_in_the_same_list(data, tmp_path):
 
 def test_restarts_bad_arguments():
     target = TargetStopping("loss", 0.1)
-    with pytest.raises(TypeError, match="`target` must be a TargetStopping"):
+    with pytest.raises(TypeError, match="`stopping` must be a TargetStopping"):
         Restarts("loss", 10, max_steps=10)
     with pytest.raises(ValueError, match="`max_steps`"):
         Restarts(target, 10, max_steps=0)

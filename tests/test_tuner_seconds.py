@@ -10,16 +10,9 @@ import numpy as np
 import pytest
 from keras_tuner.engine.trial import TrialStatus
 
+from keras_effort.ledger import Attempt
 from keras_effort.tuners import EffortOracle, EffortSearch
-from keras_effort.tuners.oracle import (
-    EXECUTIONS,
-    MAX_SECONDS,
-    MAX_STEPS,
-    STAGE,
-    Execution,
-    execution_metrics,
-    executions_of,
-)
+from keras_effort.tuners.oracle import EXECUTIONS, MAX_SECONDS, MAX_STEPS, STAGE
 
 
 def space() -> keras_tuner.HyperParameters:
@@ -47,11 +40,24 @@ def make_oracle(tmp_path, **kwargs) -> EffortOracle:
     return oracle
 
 
-def complete(oracle: EffortOracle, trial, executions: list[Execution]) -> None:
-    metrics = {"executions": float(len(executions)), "effort": 0.0}
-    for i, execution in enumerate(executions):
-        metrics.update(execution_metrics(i, execution))
-    oracle.update_trial(trial.trial_id, metrics)
+def run(steps: int, seconds: float, outcome: str = "reached", budget: int = 800) -> Attempt:
+    """An execution's attempt: its steps and seconds to the target, or run before it ended."""
+    reached = outcome == "reached"
+    return Attempt(
+        experiment="toy",
+        target_metric="val_accuracy",
+        target_value=0.9,
+        steps=steps,
+        reached=reached,
+        budget=None if outcome == "stopped" else budget,
+        outcome=outcome,
+        seconds=seconds,
+        best_value=0.95 if reached else 0.85,
+    )
+
+
+def complete(oracle: EffortOracle, trial, attempts: list[Attempt]) -> None:
+    oracle.update_trial(trial.trial_id, oracle.trial_results(attempts))
     trial.status = TrialStatus.COMPLETED
     oracle.end_trial(trial)
 
@@ -84,7 +90,7 @@ def test_each_stage_gets_its_share_of_the_budget_in_seconds(tmp_path) -> None:
         assert values[MAX_SECONDS] == pytest.approx(40.0 * shares[values[STAGE]])
         assert values[MAX_STEPS] == {"screen": 200, "anchor": 400}.get(values[STAGE], 800)
         runs = values[EXECUTIONS]
-        complete(oracle, trial, [Execution(50, True, 800, 0.95, 50, 1.0 + index, 99.0)] * runs)
+        complete(oracle, trial, [run(50, 1.0 + index)] * runs)
     assert seen == {"screen", "anchor", "bridge", "refine"}
 
 
@@ -96,16 +102,9 @@ def test_steps_budget_passes_no_seconds(tmp_path) -> None:
 
 def test_trials_are_scored_and_ranked_by_expected_seconds(tmp_path) -> None:
     # Small batches: few seconds per step, many steps. Large batches: few steps, slow ones.
-    small_batches = [
-        Execution(400, True, 800, 0.95, 400, 2.0, 40.0),
-        Execution(600, True, 800, 0.95, 600, 3.5, 40.0),
-        Execution(800, False, 800, 0.85, 800, 5.0, 5.0),
-    ]
-    large_batches = [
-        Execution(100, True, 800, 0.95, 100, 8.0, 40.0),
-        Execution(150, True, 800, 0.95, 150, 12.0, 40.0),
-        Execution(120, True, 800, 0.95, 120, 9.5, 40.0),
-    ]
+    # The failure ran all its 800 steps in 5 s: censored there in both units.
+    small_batches = [run(400, 2.0), run(600, 3.5), run(800, 5.0, "cutoff")]
+    large_batches = [run(100, 8.0), run(150, 12.0), run(120, 9.5)]
     rankings = {}
     for unit, seconds in (("seconds", 40.0), ("steps", None)):
         oracle = make_oracle(
@@ -128,6 +127,17 @@ def test_trials_are_scored_and_ranked_by_expected_seconds(tmp_path) -> None:
             assert second.score == pytest.approx(expected_cost([100, 150, 120], [1] * 3, [800] * 3))
     # The same two trials rank one way in steps and the other way in seconds.
     assert rankings["steps"] == list(reversed(rankings["seconds"]))
+
+
+def test_a_diverged_run_is_censored_at_the_full_budget_in_seconds(tmp_path) -> None:
+    # Two runs diverged after 0.2 s: they would never have succeeded, so they count as failures
+    # within all of `max_seconds`, not as runs known to fail only up to 0.2 s.
+    oracle = make_oracle(tmp_path, strategy="random")
+    trial = oracle.create_trial("tuner0")
+    complete(oracle, trial, [run(300, 5.0), run(20, 0.2, "diverged"), run(20, 0.2, "diverged")])
+    assert oracle.trials[trial.trial_id].score == pytest.approx(
+        expected_cost([5.0, 0.2, 0.2], [True, False, False], [40.0] * 3)
+    )
 
 
 def test_budget_unit_survives_save_and_reload(tmp_path) -> None:
@@ -182,13 +192,13 @@ def test_search_cuts_executions_at_the_wall_clock_budget(tmp_path) -> None:
     tuner.oracle.verbose = 0
     tuner.search(x, y, batch_size=32, verbose=0)
     (trial,) = tuner.oracle.trials.values()
-    executions = executions_of(trial)
-    assert len(executions) == 2
-    for execution in executions:
-        assert not execution.reached
-        assert 0 < execution.spent < 10**7
-        # Cut by the clock, not before its budget: censored at what it ran, at least 0.5 s.
-        assert execution.seconds >= 0.5
-        assert execution.seconds_budget == execution.seconds
+    attempts = tuner.oracle.attempts_of(trial)
+    assert len(attempts) == 2
+    for attempt in attempts:
+        assert not attempt.reached
+        # Cut by the clock, long before the cap in steps, and not before its 0.5 s.
+        assert 0 < attempt.steps < 10**7
+        assert attempt.outcome == "stopped"
+        assert attempt.seconds >= 0.5
     assert trial.score == math.inf
-    assert tuner.total_seconds == pytest.approx(sum(e.seconds for e in executions))
+    assert tuner.total_seconds == pytest.approx(sum(a.seconds for a in attempts))

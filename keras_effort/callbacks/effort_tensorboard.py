@@ -83,7 +83,7 @@ class EffortTensorBoard(keras.callbacks.Callback):
 
     @property
     def _target(self) -> TargetStopping:
-        return self.source.target if isinstance(self.source, Restarts) else self.source
+        return self.source.stopping if isinstance(self.source, Restarts) else self.source
 
     # ------------------------------------------------------------------ hooks
 
@@ -105,7 +105,7 @@ class EffortTensorBoard(keras.callbacks.Callback):
         step = self.source.total_steps
         with self._writer.as_default(step=step):
             tf.summary.scalar(f"effort/{source.monitor}", value)
-            tf.summary.scalar("effort/target", source.target)
+            tf.summary.scalar("effort/target", source.target.value)
             optimizer = self.model.optimizer
             tf.summary.scalar("effort/learning_rate", _to_float(optimizer.learning_rate))
             for name, learned in _learned_hyperparameters(optimizer).items():

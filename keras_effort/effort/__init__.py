@@ -5,9 +5,12 @@ TensorBoard, reports, the tuner oracle) is computed here.
 """
 
 from keras_effort.effort.distribution import (
+    MEASURES,
     EffortEstimate,
     RuntimeDistribution,
     SuccessCurve,
+    check_measure,
+    measure_effort,
 )
 from keras_effort.effort.table import (
     SINGLE_RUN_TOLERANCE,
@@ -16,14 +19,20 @@ from keras_effort.effort.table import (
     steps_to_target,
     summarize,
 )
+from keras_effort.effort.target import Target, infer_direction
 
 __all__ = [
+    "MEASURES",
     "SINGLE_RUN_TOLERANCE",
     "EffortEstimate",
     "EffortSummary",
     "RuntimeDistribution",
     "SuccessCurve",
+    "Target",
+    "check_measure",
     "effort_table",
+    "infer_direction",
+    "measure_effort",
     "steps_to_target",
     "summarize",
 ]

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-MEASURES = ("koza", "expected")
+# The effort measures every view can rank or report by: `l(c*)` and Koza's effort.
+MEASURES = ("expected", "koza")
 
 # Relative slack when rounding R(z, i) up: ln(1-z) / ln(1-P) is an exact integer for some
 # (z, P) pairs, e.g. z=0.99, P=0.9 gives 2, but its floating-point value may sit just above.
@@ -62,6 +64,14 @@ class SuccessCurve:
     steps: np.ndarray
     probability: np.ndarray
     horizon: int
+
+
+class AttemptLike(Protocol):
+    """What the censoring rule reads of an attempt (`keras_effort.ledger.Attempt` has it)."""
+
+    steps: int
+    reached: bool
+    budget: int | None
 
 
 class RuntimeDistribution:
@@ -109,6 +119,29 @@ class RuntimeDistribution:
         observed = np.where(reached, step_values, budget_values)
         horizon = int(np.nanmax(np.fmax(budget_values, step_values)))
         self._init_from_observations(observed, reached, horizon)
+
+    @classmethod
+    def from_attempts(cls, attempts: Iterable[AttemptLike]) -> RuntimeDistribution:
+        """The runtime distribution of attempts at one target: the censoring rule.
+
+        An attempt that reached the target is observed at its `steps`. One that did not is
+        known only not to have succeeded within its `budget`, the steps it was allowed (an
+        attempt cut at its cutoff, or one that diverged and would not have succeeded later),
+        or, when no budget is recorded (an attempt stopped early), within the `steps` it ran.
+
+        Args:
+            attempts: records with `steps`, `reached` and `budget` attributes.
+
+        Raises:
+            ValueError: when there is no attempt, or a step or budget is not a count.
+        """
+        steps: list[int | None] = []
+        budgets: list[int] = []
+        for attempt in attempts:
+            censored_at = attempt.steps if attempt.budget is None else attempt.budget
+            steps.append(attempt.steps if attempt.reached else None)
+            budgets.append(max(censored_at, attempt.steps))
+        return cls(steps, budgets)
 
     @classmethod
     def _from_observations(
@@ -298,8 +331,7 @@ class RuntimeDistribution:
             `(low, high)`, the lower and upper percentiles taken without interpolation (so
             infinite resamples give an infinite bound rather than NaN).
         """
-        if measure not in MEASURES:
-            raise ValueError(f"`measure` must be one of {MEASURES}, got {measure!r}")
+        check_measure(measure)
         level = _check_probability(level, "level")
         z = _check_probability(z)
         if not isinstance(n_boot, numbers.Integral) or n_boot < 1:
@@ -311,13 +343,41 @@ class RuntimeDistribution:
             resampled = RuntimeDistribution._from_observations(
                 self._observed[sample], self._reached[sample], self._horizon
             )
-            estimates[b] = (
-                resampled.koza_effort(z).steps if measure == "koza" else resampled.expected_steps()
-            )
+            estimates[b] = measure_effort(resampled, measure, z)
         tail = (1.0 - level) / 2.0
         low = np.quantile(estimates, tail, method="lower")
         high = np.quantile(estimates, 1.0 - tail, method="higher")
         return float(low), float(high)
+
+
+def check_measure(measure: str) -> str:
+    """`measure` itself when it is one of `MEASURES`.
+
+    Raises:
+        ValueError: naming the allowed measures otherwise.
+    """
+    if measure not in MEASURES:
+        raise ValueError(f"`measure` must be one of {MEASURES}, got {measure!r}")
+    return measure
+
+
+def measure_effort(
+    distribution: RuntimeDistribution, measure: str = "expected", z: float = 0.99
+) -> float:
+    """The effort of `distribution` by the named measure, in gradient steps (`inf` if unreached).
+
+    Args:
+        distribution: the runtime distribution.
+        measure: `"expected"`, `l(c*)`, the expected steps restarting at the optimal cutoff;
+            or `"koza"`, Koza's computational effort at confidence `z`.
+        z: the confidence of Koza's effort, in (0, 1).
+
+    Raises:
+        ValueError: for an unknown measure or a `z` outside (0, 1).
+    """
+    if check_measure(measure) == "koza":
+        return distribution.koza_effort(z).steps
+    return distribution.expected_steps()
 
 
 def _runs_needed(z: float, probability: np.ndarray) -> np.ndarray:

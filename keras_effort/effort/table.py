@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from keras_effort.effort.distribution import RuntimeDistribution
-
-MODES = ("max", "min")
+from keras_effort.effort.target import meets, mode_direction
 
 # One long run counts as the best strategy when it costs at most this much more than l(c*).
 SINGLE_RUN_TOLERANCE = 0.05
@@ -158,9 +157,10 @@ def effort_table(
 
 
 def _reaches(values: np.ndarray, target: float, mode: str) -> np.ndarray:
-    if mode not in MODES:
-        raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}")
-    return values >= target if mode == "max" else values <= target
+    direction = mode_direction(mode)
+    if direction is None:
+        raise ValueError(f"`mode` must be 'max' or 'min', got {mode!r}")
+    return meets(values, target, direction)
 
 
 def _check_curve(
