@@ -730,6 +730,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seeds", type=int, default=None, help="search seeds per tuner (5)")
     parser.add_argument("--remeasure-seeds", type=int, default=None, help="fresh seeds (10)")
     parser.add_argument("--tuning-steps", type=int, default=None, help="override the budget")
+    parser.add_argument("--max-steps", type=int, default=None, help="override a run's budget")
     parser.add_argument("--report", action="store_true", help="table and plot from saved JSON")
     parser.add_argument("--figure", type=Path, default=FIGURE)
     args = parser.parse_args(argv)
@@ -745,6 +746,8 @@ def main(argv: list[str] | None = None) -> None:
             task = tasks[name]
             if args.tuning_steps:
                 task = Task(**{**asdict(task), "tuning_steps": args.tuning_steps})
+            if args.max_steps:
+                task = Task(**{**asdict(task), "max_steps": args.max_steps})
             command = "python benchmarks/tuner_comparison.py " + " ".join(
                 sys.argv[1:] if argv is None else argv
             )

@@ -505,8 +505,8 @@ class EffortOracle(keras_tuner.Oracle):
     def score(self, attempts: list[Attempt]) -> float:
         """A trial's score: the effort (`criterion`, `z`) of its executions' attempts.
 
-        Executions that missed the target are censored by `RuntimeDistribution.from_attempts`.
-        `inf` when none reached the target; lower is better.
+        In steps or seconds (`budget_unit`); executions that missed the target are censored
+        as `distribution` says. `inf` when none reached the target; lower is better.
         """
         distribution, unit = self.distribution(attempts)
         return measure_effort(distribution, self.criterion, self.z) / unit
