@@ -624,11 +624,14 @@ def summarize(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 def print_table(result: dict[str, Any]) -> None:
     task = result["task"]
+    done = [r["seed"] for r in result["runs"]]
     print()
     print(
         f"### {task['name']} ({task['model']}, val accuracy {task['target']}, runs of "
-        f"{task['max_steps']} steps, tuning budget {task['tuning_steps']} steps, "
-        f"{result['seeds']} seeds; best known l(c*) = {result['best_known_l']:.0f})"
+        f"{task['max_steps']} steps, tuning budget {task['tuning_steps']} steps, search seeds "
+        f"run: {len(set(done))} of {result['seeds']}; re-measured from "
+        f"{result['remeasure_seeds']} fresh seeds; best known l(c*) = "
+        f"{result['best_known_l']:.0f})"
     )
     print()
     print(
@@ -688,10 +691,10 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
                 ax.hlines(min(median, cap * 1.1), i - 0.3, i + 0.3, color="black", zorder=4)
             ax.axhline(cap * 1.1, color="grey", linestyle=":", linewidth=1)
             ax.text(
-                len(names) - 0.5,
+                -0.45,
                 cap * 1.1,
                 "never / inf",
-                ha="right",
+                ha="left",
                 va="bottom",
                 fontsize=8,
                 color="grey",
@@ -699,6 +702,15 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
             if row == 0:
                 ax.axhline(
                     result["best_known_l"] * WITHIN, color="grey", linestyle="--", linewidth=1
+                )
+                ax.text(
+                    -0.45,
+                    result["best_known_l"] * WITHIN,
+                    f"{WITHIN}x best known",
+                    ha="left",
+                    va="bottom",
+                    fontsize=8,
+                    color="grey",
                 )
                 ax.set_title(
                     f"{task['name']} ({task['model']}): target {task['target']}, "
