@@ -85,6 +85,22 @@ TUNERS = (
     "Optuna TPE+Hyperband",
 )
 
+# Axis labels of the plot.
+SHORT = dict(
+    zip(
+        TUNERS,
+        (
+            "EffortSearch\n(staged)",
+            "EffortSearch\n(random)",
+            "Random\nSearch",
+            "Hyperband",
+            "Bayesian\nOptimization",
+            "Optuna TPE\n+Hyperband",
+        ),
+        strict=True,
+    )
+)
+
 
 @dataclass(frozen=True)
 class Task:
@@ -658,7 +674,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(2, len(results), figsize=(5.5 * len(results), 7.5), squeeze=False)
+    fig, axes = plt.subplots(2, len(results), figsize=(7 * len(results), 7.5), squeeze=False)
     colors = plt.get_cmap("tab10").colors
     for column, result in enumerate(results):
         task = result["task"]
@@ -719,9 +735,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
             ax.set_ylabel(label)
             ax.set_ylim(0, cap * 1.2)
             ax.set_xticks(range(len(names)))
-            ax.set_xticklabels(
-                [n.replace(" (", "\n(").replace(" TPE", "\nTPE") for n in names], fontsize=8
-            )
+            ax.set_xticklabels([SHORT[n] for n in names], fontsize=8)
             ax.grid(axis="y", alpha=0.3)
     fig.suptitle("Each dot one search seed; bar: median; lower is better")
     fig.tight_layout()
