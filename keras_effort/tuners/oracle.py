@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import keras_tuner
@@ -23,6 +24,8 @@ from keras_effort.ledger import OUTCOMES, Attempt
 from keras_effort.tuners import designs
 
 STRATEGIES = ("staged", "random")
+# What budgets and scores count: gradient steps, or wall-clock seconds of training.
+BUDGET_UNITS = ("steps", "seconds")
 
 # The objective every trial reports; its value is the trial's effort, lower is better.
 OBJECTIVE = "effort"
@@ -33,6 +36,7 @@ MAX_STEPS = "effort/max_steps"
 EXECUTIONS = "effort/executions"
 SEED = "effort/seed"
 DESIGN_ROW = "effort/design_row"
+MAX_SECONDS = "effort/max_seconds"
 
 SCREEN, ANCHOR, BRIDGE, REFINE, RANDOM = "screen", "anchor", "bridge", "refine", "random"
 
@@ -42,6 +46,8 @@ _PROMOTION_RESAMPLES = 500
 _REFINE_SCALE = 0.1
 # Chance that a refinement step moves a Choice or Boolean to another value.
 _REFINE_SWITCH = 0.25
+# `keras_effort.effort` counts whole units: seconds enter it as milliseconds.
+_MILLISECONDS = 1000
 
 
 # The fields of an attempt that cross gRPC to the oracle as numeric metrics, per execution.
@@ -107,11 +113,18 @@ class EffortOracle(keras_tuner.Oracle):
 
     With `strategy="random"` every trial is a random configuration at `max_steps`.
 
+    With `budget_unit="seconds"` budgets and scores are in wall-clock seconds of training
+    instead: each execution is cut at its stage's share of `max_seconds` (as well as at
+    `max_steps`, which stays a cap), and trials are ranked by their expected seconds to the
+    target. Steps suit comparisons that should hold on any hardware; seconds suit spaces whose
+    configurations differ in the cost of a step (batch size, width, depth).
+
     Args:
         target: the metric value to reach: `("val_accuracy", 0.9)`, `("val_loss", 0.3, "min")`
             or a `Target`.
         max_trials: the number of trials.
-        max_steps: the full step budget of one execution, at least 1.
+        max_steps: the full step budget of one execution, at least 1 (with
+            `budget_unit="seconds"`, a cap in steps on top of the budget in seconds).
         executions_per_trial: independent seeds per trial (screens run one), at least 1.
         z: the confidence of Koza's effort, in (0, 1).
         criterion: `"expected"` or `"koza"`.
@@ -123,6 +136,9 @@ class EffortOracle(keras_tuner.Oracle):
         anchors: how many of the best screens become anchors, at least 1.
         bridge_size: the most anchors promoted to the bridge, at least 1.
         promotion_level: the confidence level of the intervals compared by the promotion rule.
+        budget_unit: `"steps"` (default) or `"seconds"`: what budgets and scores count.
+        max_seconds: the full budget of one execution in wall-clock seconds, a number > 0;
+            required with `budget_unit="seconds"`, not allowed with `"steps"`.
         hyperparameters: a `HyperParameters` to override or pre-register the search space.
         allow_new_entries: whether the hypermodel may request unlisted hyperparameters.
         tune_new_entries: whether those new hyperparameters are tuned.
@@ -149,6 +165,8 @@ class EffortOracle(keras_tuner.Oracle):
         anchors: int = 2,
         bridge_size: int = 2,
         promotion_level: float = 0.9,
+        budget_unit: str = "steps",
+        max_seconds: float | None = None,
         hyperparameters: keras_tuner.HyperParameters | None = None,
         allow_new_entries: bool = True,
         tune_new_entries: bool = True,
@@ -197,6 +215,7 @@ class EffortOracle(keras_tuner.Oracle):
             raise ValueError(f"`strategy` must be one of {STRATEGIES}, got {strategy!r}")
         if screen_runs is not None:
             _check_positive_int("screen_runs", screen_runs)
+        _check_budget_unit(budget_unit, max_seconds)
         super().__init__(
             objective=keras_tuner.Objective(OBJECTIVE, direction="min"),
             max_trials=max_trials,
@@ -221,6 +240,9 @@ class EffortOracle(keras_tuner.Oracle):
         self.anchors = anchors
         self.bridge_size = bridge_size
         self.promotion_level = float(promotion_level)
+        self.budget_unit = budget_unit
+        self.max_seconds = None if max_seconds is None else float(max_seconds)
+        self._budget_shares = {SCREEN: float(screen_budget), ANCHOR: float(anchor_budget)}
 
         self._stage = RANDOM if strategy == "random" else SCREEN
         self._factors: list[str] = []
@@ -341,6 +363,8 @@ class EffortOracle(keras_tuner.Oracle):
                 DESIGN_ROW: int(row),
             }
         )
+        if self.max_seconds is not None:
+            values[MAX_SECONDS] = self.max_seconds * self._budget_shares.get(stage, 1.0)
         self._next_seed = (self._next_seed + executions) % 2**31
         return {"status": TrialStatus.RUNNING, "values": values}
 
@@ -394,16 +418,17 @@ class EffortOracle(keras_tuner.Oracle):
             best = [t for t in self.get_best_trials(1) if t.status == TrialStatus.COMPLETED]
             return [_configuration(best[0])] if best else []
         keys = [self.ranking_key(trial) for trial in anchors]
-        intervals = [
-            RuntimeDistribution.from_attempts(self.attempts_of(trial)).confidence_interval(
+        intervals = []
+        for trial in anchors:
+            distribution, unit = self.distribution(self.attempts_of(trial))
+            low, high = distribution.confidence_interval(
                 self.criterion,
                 level=self.promotion_level,
                 n_boot=_PROMOTION_RESAMPLES,
                 seed=self.seed,
                 z=self.z,
             )
-            for trial in anchors
-        ]
+            intervals.append((low / unit, high / unit))
         promoted = designs.promote(keys, intervals, self.bridge_size)
         self.promotions = [
             {
@@ -480,10 +505,36 @@ class EffortOracle(keras_tuner.Oracle):
     def score(self, attempts: list[Attempt]) -> float:
         """A trial's score: the effort (`criterion`, `z`) of its executions' attempts.
 
-        Executions that missed the target are censored by `RuntimeDistribution.from_attempts`.
-        `inf` when none reached the target; lower is better.
+        In steps or seconds (`budget_unit`); executions that missed the target are censored
+        as `distribution` says. `inf` when none reached the target; lower is better.
         """
-        return measure_effort(RuntimeDistribution.from_attempts(attempts), self.criterion, self.z)
+        distribution, unit = self.distribution(attempts)
+        return measure_effort(distribution, self.criterion, self.z) / unit
+
+    def distribution(self, attempts: list[Attempt]) -> tuple[RuntimeDistribution, int]:
+        """The attempts' runtime distribution in `budget_unit`, and the unit's scale.
+
+        In steps, `RuntimeDistribution.from_attempts`. In seconds, counted in whole
+        milliseconds (scale 1000), since `keras_effort.effort` counts whole units: an attempt
+        that reached the target is observed at its seconds to it; one that missed is censored
+        at the seconds it ran (cut at its budget, or stopped earlier), except one that
+        diverged, which would not have succeeded later: it is censored at `max_seconds`.
+        """
+        if self.budget_unit == "steps":
+            return RuntimeDistribution.from_attempts(attempts), 1
+        milliseconds = [
+            _Timed(
+                steps=round(_MILLISECONDS * (attempt.seconds or 0.0)),
+                reached=attempt.reached,
+                budget=(
+                    round(_MILLISECONDS * self.max_seconds)
+                    if attempt.outcome == "diverged" and self.max_seconds is not None
+                    else None
+                ),
+            )
+            for attempt in attempts
+        ]
+        return RuntimeDistribution.from_attempts(milliseconds), _MILLISECONDS
 
     def trial_results(self, attempts: list[Attempt]) -> dict[str, float]:
         """What a tuner reports for a trial: its score (`effort`) and every attempt's metrics."""
@@ -529,6 +580,14 @@ class EffortOracle(keras_tuner.Oracle):
         if len(ranked) < num_trials:
             ranked += [t for t in self.trials.values() if t.status != TrialStatus.COMPLETED]
         return ranked[:num_trials]
+
+    def total_seconds(self) -> float:
+        """Wall-clock seconds of training of every execution reported so far."""
+        return sum(
+            attempt.seconds or 0.0
+            for trial in self.trials.values()
+            for attempt in self.attempts_of(trial)
+        )
 
     def total_steps(self) -> int:
         """Gradient steps run by every execution reported so far, over the whole search."""
@@ -578,6 +637,8 @@ class EffortOracle(keras_tuner.Oracle):
                 "effort_next_seed": self._next_seed,
                 "effort_main_effects": self.main_effects,
                 "effort_promotions": self.promotions,
+                "effort_budget_unit": self.budget_unit,
+                "effort_max_seconds": self.max_seconds,
             }
         )
         return state
@@ -593,6 +654,42 @@ class EffortOracle(keras_tuner.Oracle):
         self._next_seed = state["effort_next_seed"]
         self.main_effects = state["effort_main_effects"]
         self.promotions = state["effort_promotions"]
+        # States saved before budgets in seconds existed were in steps.
+        budget_unit = state.get("effort_budget_unit", "steps")
+        max_seconds = state.get("effort_max_seconds")
+        _check_budget_unit(budget_unit, max_seconds)
+        self.budget_unit = budget_unit
+        self.max_seconds = max_seconds
+
+
+@dataclass(frozen=True)
+class _Timed:
+    """An attempt counted in milliseconds, for `RuntimeDistribution.from_attempts`."""
+
+    steps: int
+    reached: bool
+    budget: int | None
+
+
+def _check_budget_unit(budget_unit: object, max_seconds: object) -> None:
+    if budget_unit not in BUDGET_UNITS:
+        raise ValueError(f"`budget_unit` must be one of {BUDGET_UNITS}, got {budget_unit!r}")
+    if budget_unit == "steps":
+        if max_seconds is not None:
+            raise ValueError(
+                "`max_seconds` is the budget of budget_unit='seconds'; with budget_unit='steps' "
+                f"the budget is `max_steps` and `max_seconds` must be None, got {max_seconds!r}"
+            )
+        return
+    if (
+        isinstance(max_seconds, bool)
+        or not isinstance(max_seconds, numbers.Real)
+        or not 0.0 < float(max_seconds) < math.inf
+    ):
+        raise ValueError(
+            "`max_seconds` must be a finite number > 0 with budget_unit='seconds', "
+            f"got {max_seconds!r}"
+        )
 
 
 def two_levels(hp: Any) -> tuple[Any, Any]:

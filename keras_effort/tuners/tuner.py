@@ -19,6 +19,7 @@ from keras_effort.ledger import Attempt, Ledger
 from keras_effort.tuners import designs
 from keras_effort.tuners.oracle import (
     EXECUTIONS,
+    MAX_SECONDS,
     MAX_STEPS,
     SEED,
     STAGE,
@@ -104,6 +105,16 @@ class EffortTuner(keras_tuner.Tuner):
         return self.effort_oracle.target
 
     @property
+    def total_seconds(self) -> float:
+        """Wall-clock seconds of training of all executions of the search so far."""
+        if isinstance(self.oracle, EffortOracle):
+            return self.oracle.total_seconds()
+        trials = self.oracle.get_best_trials(2**31 - 1)
+        return sum(
+            a.seconds or 0.0 for trial in trials for a in self.effort_oracle.attempts_of(trial)
+        )
+
+    @property
     def total_steps(self) -> int:
         """Gradient steps run by all executions of all trials of the search so far."""
         if isinstance(self.oracle, EffortOracle):
@@ -126,6 +137,7 @@ class EffortTuner(keras_tuner.Tuner):
         budget = int(hp.values[MAX_STEPS])
         executions = int(hp.values[EXECUTIONS])
         base_seed = int(hp.values[SEED])
+        max_seconds = hp.values.get(MAX_SECONDS)  # set only when the budget is in seconds
         check_every = self.check_every or max(1, budget // _CHECKS_PER_EXECUTION)
         budget = math.ceil(budget / check_every) * check_every
         validation_data = kwargs.get("validation_data")
@@ -167,12 +179,16 @@ class EffortTuner(keras_tuner.Tuner):
             self._configure_tensorboard_dir(callbacks, trial, execution)
             self._bind_effort_tensorboards(callbacks, restarts, trial, execution)
             callbacks += [restarts, _TunerHooks(self, trial)]
+            if max_seconds is not None:
+                callbacks.append(_WallClockBudget(max_seconds))
             self.hypermodel.fit(hp, model, *args, **dict(kwargs, callbacks=callbacks))
 
             attempt = restarts.attempts[-1]
             attempts.append(attempt)
+            in_seconds = self.effort_oracle.budget_unit == "seconds"
+            cost = attempt.seconds if in_seconds else attempt.steps
             key = designs.ranking_key(
-                attempt.steps if attempt.reached else math.inf,
+                cost if attempt.reached else math.inf,
                 attempt.best_value,
                 self.effort_oracle.direction,
             )
@@ -233,11 +249,13 @@ class EffortTuner(keras_tuner.Tuner):
         """Print the best trials by effort, their stages and budgets, and the search's cost."""
         print("Results summary")
         print(f"Results in {self.project_dir}")
+        unit = "seconds" if self.effort_oracle.budget_unit == "seconds" else "gradient steps"
         print(
             f"Target: {self.target.metric} -> {self.target.value:g}; score: expected effort "
-            f"({self.effort_oracle.criterion}) in gradient steps, lower is better"
+            f"({self.effort_oracle.criterion}) in {unit}, lower is better"
         )
         print(f"Total gradient steps of the search: {self.total_steps}")
+        print(f"Total seconds of training of the search: {self.total_seconds:.1f}")
         print(f"Showing {num_trials} best trials")
         for trial in self.oracle.get_best_trials(num_trials):
             print()
@@ -277,6 +295,10 @@ class EffortSearch(EffortTuner):
         allow_new_entries: whether the hypermodel may request unlisted hyperparameters.
         max_retries_per_trial: retries of a trial that crashed.
         max_consecutive_failed_trials: failed trials in a row that stop the search.
+        budget_unit: `"steps"` or `"seconds"`: whether budgets and scores count gradient
+            steps or wall-clock seconds of training.
+        max_seconds: the full budget of one execution in seconds (with
+            `budget_unit="seconds"` only).
         oracle_options: further `EffortOracle` arguments (`screen_budget`, `anchors`, ...).
         **kwargs: arguments of `EffortTuner` and `keras_tuner.Tuner`.
     """
@@ -297,6 +319,8 @@ class EffortSearch(EffortTuner):
         allow_new_entries: bool = True,
         max_retries_per_trial: int = 0,
         max_consecutive_failed_trials: int = 3,
+        budget_unit: str = "steps",
+        max_seconds: float | None = None,
         oracle_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -316,9 +340,27 @@ class EffortSearch(EffortTuner):
             allow_new_entries=allow_new_entries,
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
+            budget_unit=budget_unit,
+            max_seconds=max_seconds,
             **dict(oracle_options or {}),
         )
         super().__init__(hypermodel, oracle, **kwargs)
+
+
+class _WallClockBudget(keras.callbacks.Callback):
+    """Stops `fit` when the execution's budget in wall-clock seconds is spent."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = seconds
+        self._started = 0.0
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self._started = time.perf_counter()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if time.perf_counter() - self._started >= self.seconds:
+            self.model.stop_training = True
 
 
 class _TunerHooks(keras.callbacks.Callback):
