@@ -19,6 +19,7 @@ import pytest
 import tensorflow as tf
 from keras_tuner.engine.trial import Trial, TrialStatus
 
+from keras_effort import Ledger
 from keras_effort.effort import RuntimeDistribution
 from keras_effort.tuners import EffortOracle, EffortSearch
 from keras_effort.tuners.oracle import (
@@ -236,6 +237,11 @@ def test_a_killed_search_resumes_without_losing_or_repeating_trials(tmp_path) ->
     assert result["ranking"] == [
         t.trial_id for t in reloaded_oracle(tmp_path, max_trials).get_best_trials(max_trials)
     ]
+    # The ledger holds each execution once: the killed trial's re-run wrote over the rows its
+    # finished executions had left (before, `report` showed 3 runs where there were 2).
+    attempts = Ledger(project / "ledger.sqlite", read_only=True).attempts()
+    keys = [(a.experiment, a.run, a.attempt) for a in attempts]
+    assert len(keys) == len(set(keys)) == len(seeds)
 
 
 @pytest.mark.slow

@@ -196,8 +196,17 @@ class EffortOracle(keras_tuner.Oracle):
             ("executions_per_trial", executions_per_trial),
             ("anchors", anchors),
             ("bridge_size", bridge_size),
+            ("max_consecutive_failed_trials", max_consecutive_failed_trials),
         ):
             _check_positive_int(name, value)
+        if (
+            isinstance(max_retries_per_trial, bool)
+            or not isinstance(max_retries_per_trial, numbers.Integral)
+            or max_retries_per_trial < 0
+        ):
+            raise ValueError(
+                f"`max_retries_per_trial` must be an int >= 0, got {max_retries_per_trial!r}"
+            )
         for name, value in (
             ("z", z),
             ("promotion_level", promotion_level),

@@ -14,6 +14,7 @@ import keras_tuner
 from keras_tuner.engine.trial import Trial, TrialStatus
 
 from keras_effort.callbacks import EffortTensorBoard, Restarts, TargetStopping
+from keras_effort.callbacks.target_stopping import as_ledger
 from keras_effort.effort import Target
 from keras_effort.ledger import Attempt, Ledger
 from keras_effort.tuners import designs
@@ -52,7 +53,9 @@ class EffortTuner(keras_tuner.Tuner):
         hypermodel: a `keras_tuner.HyperModel` or a function building a compiled model from
             `hp`.
         oracle: an `EffortOracle`.
-        ledger: where every execution is recorded; default `<project_dir>/ledger.sqlite`.
+        ledger: where every execution is recorded: a `Ledger`, a path or a database URL
+            (`postgresql://...`, shared by every process of a distributed search); default
+            `<project_dir>/ledger.sqlite`.
         check_every: gradient steps between checks of the target; default a twentieth of
             the trial's budget. The budget is rounded up to a multiple of it, so the last check
             falls on the budget.
@@ -69,7 +72,7 @@ class EffortTuner(keras_tuner.Tuner):
         self,
         hypermodel: keras_tuner.HyperModel | Any = None,
         oracle: EffortOracle | None = None,
-        ledger: Ledger | None = None,
+        ledger: Ledger | str | os.PathLike[str] | None = None,
         check_every: int | None = None,
         validation_batch_size: int | None = None,
         **kwargs: Any,
@@ -84,8 +87,7 @@ class EffortTuner(keras_tuner.Tuner):
             isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1
         ):
             raise ValueError(f"`check_every` must be an int >= 1 or None, got {check_every!r}")
-        if ledger is not None and not isinstance(ledger, Ledger):
-            raise TypeError(f"`ledger` must be a keras_effort.Ledger, got {type(ledger).__name__}")
+        ledger = as_ledger(ledger)
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
         # On a worker `self.oracle` becomes a gRPC client; the target and criterion are read from
         # this local copy, which the same script built identically on every process.

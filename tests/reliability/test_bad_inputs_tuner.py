@@ -92,20 +92,17 @@ ROWS = [
     (tuner, {"oracle": "random"}, TypeError, "`oracle`"),
     (tuner, {"check_every": 0}, ValueError, "`check_every`"),
     (tuner, {"check_every": "epoch"}, ValueError, "`check_every`"),
-    (tuner, {"ledger": "ledger.sqlite"}, TypeError, "`ledger`"),
+    (tuner, {"ledger": 42}, TypeError, "`ledger`"),
     (tuner, {"executions_per_trial": 3}, ValueError, "`executions_per_trial`"),
     # KerasTuner's own arguments, checked by the oracle.
     (oracle, {"seed": "abc"}, ValueError, "`seed`"),
     (oracle, {"seed": 1.5}, ValueError, "`seed`"),
     (oracle, {"hyperparameters": "x"}, ValueError, "`hyperparameters`"),
     (search, {"seed": "abc"}, ValueError, "`seed`"),
-]
-
-# Not checked yet (reported for issue 17). Strict: each fails once its check exists, so that the
-# row then moves up into ROWS.
-PENDING = [
     (oracle, {"max_retries_per_trial": -1}, ValueError, "`max_retries_per_trial`"),
+    (oracle, {"max_retries_per_trial": 1.5}, ValueError, "`max_retries_per_trial`"),
     (oracle, {"max_consecutive_failed_trials": "3"}, ValueError, "`max_consecutive_failed"),
+    (oracle, {"max_consecutive_failed_trials": 0}, ValueError, "`max_consecutive_failed"),
 ]
 
 
@@ -116,12 +113,8 @@ def _id(row: tuple) -> str:
 
 @pytest.mark.parametrize(
     ("factory", "kwargs", "error", "argument"),
-    ROWS
-    + [
-        pytest.param(*row, marks=pytest.mark.xfail(strict=True, reason="not checked yet"))
-        for row in PENDING
-    ],
-    ids=[_id(row) for row in ROWS + PENDING],
+    ROWS,
+    ids=[_id(row) for row in ROWS],
 )
 def test_bad_argument_is_named_at_construction(factory, kwargs, error, argument) -> None:
     with pytest.raises(error, match=argument):
