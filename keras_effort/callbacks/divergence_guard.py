@@ -37,12 +37,14 @@ class DivergenceGuard(keras.callbacks.Callback):
 
     After every training batch the guard derives the mean loss of the steps since its last
     look from Keras' running epoch mean. When that loss is not finite or exceeds `explosion`
-    times the lowest running average (a moving average over about 10 looks) seen so far, it restores the weights and the optimizer state of the last
-    good snapshot, multiplies the learning rate by `factor`, restarts the epoch's running
-    metrics (so that the bad batch does not stay in them), records a `DivergenceEvent` in
-    `events` and tells its listeners. It works with any optimizer, including keras-effort's
-    `AutoRate` (whose learned scale is restored too) and `Restarts` (a new attempt, seen as
-    `optimizer.iterations` going back, takes a fresh snapshot).
+    times the lowest running average of the attempt (a moving average over about 10 looks),
+    it restores the weights and the optimizer state of the last good snapshot (one whose own
+    batch loss, computed before its update, was healthy), multiplies the learning rate by
+    `factor`, restarts the epoch's running metrics (so that the bad batch does not stay in
+    them), records a `DivergenceEvent` in `events` and tells its listeners. It works with
+    any optimizer, including keras-effort's `AutoRate` (whose learned scale is restored too),
+    and with `Restarts` (a new attempt, seen as `optimizer.iterations` going back, takes a
+    fresh snapshot).
 
     Args:
         every: steps between snapshots, an int >= 1. Defaults to `20`.
