@@ -198,6 +198,22 @@ def print_table(rows: list[dict], task: str) -> None:
         )
 
 
+def markdown_table(rows: list[dict], task: str) -> str:
+    """The table of `print_table` in Markdown, for the docs."""
+    lines = [
+        f"| optimizer | runs reaching {TASKS[task]:.0%} | rates with a success | "
+        "median steps (successful runs) | best accuracy |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        median = "-" if row["median_steps"] is None else f"{row['median_steps']:.0f}"
+        lines.append(
+            f"| {LABELS[row['optimizer']]} | {row['reached']}/{row['runs']} | "
+            f"{row['rates_reached']}/{row['rates']} | {median} | {row['best_accuracy']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def heat_map(runs: list[dict], names: list[str], task: str, path: Path) -> None:
     """Rates x optimizers: successful runs of the seeds (colour) and their median steps."""
     import matplotlib
@@ -262,6 +278,7 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="+", type=int, default=list(SEEDS))
     parser.add_argument("--rates", nargs="+", type=float, default=list(RATES))
     parser.add_argument("--table-only", action="store_true", help="only print stored results")
+    parser.add_argument("--markdown", action="store_true", help="also print a Markdown table")
     args = parser.parse_args()
 
     results = ROOT / "benchmarks" / "results" / f"lr_robustness_{args.task}.json"
@@ -275,7 +292,10 @@ def main() -> None:
                     print(json.dumps(record), flush=True)
                     runs = store(results, args.task, record)
     names = list(OPTIMIZERS)
-    print_table(summarize(runs, names), args.task)
+    rows = summarize(runs, names)
+    print_table(rows, args.task)
+    if args.markdown:
+        print(markdown_table(rows, args.task))
     heat_map(runs, names, args.task, ROOT / "docs" / "images" / f"lr_robustness_{args.task}.png")
 
 
