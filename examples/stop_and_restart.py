@@ -7,6 +7,8 @@ every run writes effort curves for TensorBoard:
 
     python examples/stop_and_restart.py
     tensorboard --logdir logs/stop_and_restart
+
+and TensorBoard's Effort tab pools the sessions of each strategy into one effort table.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def main() -> None:
         totals = []
         for session in range(args.sessions):
             model = build_mlp(seed=session, steps_per_execution=args.check_every)
-            target = TargetStopping(
+            stopping = TargetStopping(
                 "val_accuracy",
                 args.target,
                 check_every=args.check_every,
@@ -60,7 +62,7 @@ def main() -> None:
             )
             unit = args.unit if strategy == "luby restarts" else args.budget
             restarts = Restarts(
-                target, Luby(unit), max_steps=args.budget, seed=1000 + session, ledger=ledger
+                stopping, Luby(unit), max_steps=args.budget, seed=1000 + session, ledger=ledger
             )
             run_dir = args.log_dir / strategy.replace(" ", "_") / f"session{session}"
             board = EffortTensorBoard(

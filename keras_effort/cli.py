@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
 from keras_effort import __version__
+from keras_effort.report.plots import PLOT_KINDS  # imports matplotlib only when drawing
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -47,9 +51,18 @@ def _parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--epochs", type=_positive_int, default=40, help="epochs per run (40)")
     demo.add_argument("--check-every", type=_positive_int, default=25, help="steps (25)")
-    demo.add_argument("--learning-rate", type=float, default=3e-3, help="Adam's rate (3e-3)")
+    demo.add_argument(
+        "--learning-rate", type=_positive_float, default=3e-3, help="Adam's rate (3e-3)"
+    )
     demo.add_argument("--seed", type=int, default=0, help="seed of the first run (0)")
     demo.add_argument("--ledger", type=Path, help="also record every attempt in this ledger")
+    demo.add_argument(
+        "--plot",
+        type=_figure_path,
+        metavar="FILE",
+        help="also draw effort against target into FILE (.png, .svg or .pdf; needs matplotlib)",
+    )
+    demo.add_argument("--verbose", action="store_true", help="show TensorFlow's own log messages")
     demo.set_defaults(run=_demo)
 
     report = commands.add_parser(
@@ -64,8 +77,89 @@ def _parser() -> argparse.ArgumentParser:
         "--bootstrap", type=int, default=1000, help="resamples for intervals, 0 for none (1000)"
     )
     report.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    report.add_argument(
+        "--html",
+        type=Path,
+        metavar="OUT.html",
+        help="write one self-contained HTML page (tables and figures) instead of printing",
+    )
     report.set_defaults(run=_report)
+
+    plot = commands.add_parser(
+        "plot",
+        help="draw an effort figure from a ledger",
+        description="Draw an effort figure from a ledger: effort against target (one "
+        "experiment), success curve or restart cost (one experiment at one target), success "
+        "curves of several experiments at one target (ecdf), or their performance profile.",
+    )
+    plot.add_argument("ledger", type=Path, help="the ledger file (SQLite)")
+    plot.add_argument(
+        "--kind",
+        choices=PLOT_KINDS,
+        default="effort",
+        help="the figure (effort)",
+    )
+    plot.add_argument(
+        "--experiment",
+        nargs="+",
+        help="the experiment(s) to draw (default: all; one for effort, success and restart)",
+    )
+    plot.add_argument("--target", type=float, help="the target value (success, restart, ecdf)")
+    plot.add_argument("--metric", help="the target metric, when the ledger has several")
+    plot.add_argument("--z", type=float, default=0.99, help="Koza's confidence (0.99)")
+    plot.add_argument(
+        "--bootstrap", type=int, default=200, help="resamples for intervals, 0 for none (200)"
+    )
+    plot.add_argument(
+        "-o",
+        "--output",
+        type=_figure_path,
+        required=True,
+        metavar="FILE",
+        help="the figure file: .png, .svg or .pdf",
+    )
+    plot.set_defaults(run=_plot)
+
+    export = commands.add_parser(
+        "export",
+        help="write a ledger's attempts in another tool's format",
+        description="Write a ledger's attempts in IOHprofiler's format (one function per "
+        "target, one algorithm per experiment, one run per attempt), for IOHanalyzer and "
+        "iohinspector.",
+    )
+    export.add_argument("ledger", type=Path, help="the ledger file (SQLite)")
+    export.add_argument("--format", choices=("ioh",), required=True, help="the format: ioh")
+    export.add_argument("directory", type=Path, help="the folder to write (created if missing)")
+    export.add_argument("--experiment", help="only this experiment")
+    direction = export.add_mutually_exclusive_group()
+    direction.add_argument(
+        "--maximize",
+        dest="maximize",
+        action="store_const",
+        const=True,
+        help="larger metric values are better (default: inferred from the metric's name)",
+    )
+    direction.add_argument(
+        "--minimize",
+        dest="maximize",
+        action="store_const",
+        const=False,
+        help="smaller metric values are better (a loss)",
+    )
+    export.set_defaults(run=_export)
     return parser
+
+
+FIGURE_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def _figure_path(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in FIGURE_SUFFIXES:
+        raise argparse.ArgumentTypeError(
+            f"the figure file must end in {', '.join(FIGURE_SUFFIXES)}, got {text!r}"
+        )
+    return path
 
 
 def _console() -> Console:
@@ -80,35 +174,67 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _demo(args: argparse.Namespace) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from rich.progress import Progress
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 < value < math.inf:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
 
-    from keras_effort.demo import DEFAULT_TARGETS, run_demo
-    from keras_effort.ledger import Ledger
-    from keras_effort.report import effort_rich_table
+
+def _demo(args: argparse.Namespace) -> int:
+    from keras_effort.demo import DEFAULT_TARGETS  # keras_effort.demo imports Keras lazily
 
     console = _console()
     targets = args.targets or list(DEFAULT_TARGETS)
     if any(not 0.0 <= t <= 1.0 for t in targets):
         console.print(f"[red]--targets must be accuracies in [0, 1], got {targets}[/red]")
         return 2
+    if args.plot is not None and not _has_matplotlib(console, "--plot"):
+        return 2
+    if args.verbose:
+        return _run_demo(args, targets, console)
+    # TensorFlow reads this when first imported; some C++ lines print before it applies, so
+    # the process's stderr descriptor is muted too, while Python's messages still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _native_stderr_muted():
+        return _run_demo(args, targets, console)
+
+
+def _run_demo(args: argparse.Namespace, targets: list[float], console: Console) -> int:
+    from rich.progress import Progress
+
+    from keras_effort.demo import run_demo
+    from keras_effort.ledger import Ledger
+    from keras_effort.report import effort_rich_table
+
     ledger = Ledger(args.ledger) if args.ledger else None
-    with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("training MLPs on MNIST-1D", total=args.runs)
-        result = run_demo(
-            runs=args.runs,
-            targets=targets,
-            epochs=args.epochs,
-            check_every=args.check_every,
-            learning_rate=args.learning_rate,
-            seed=args.seed,
-            ledger=ledger,
-            on_run_end=lambda _: progress.advance(task),
-        )
+    demo_arguments = {
+        "runs": args.runs,
+        "targets": targets,
+        "epochs": args.epochs,
+        "check_every": args.check_every,
+        "learning_rate": args.learning_rate,
+        "seed": args.seed,
+        "ledger": ledger,
+    }
+    if console.is_terminal:
+        with Progress(console=console, transient=True) as progress:
+            task = progress.add_task("training MLPs on MNIST-1D", total=args.runs)
+            result = run_demo(**demo_arguments, on_run_end=lambda *_: progress.advance(task))
+    else:
+        # No progress bar in a log file or pipe: a line per finished run instead.
+        def report_run(run: int, curve: tuple[Any, Any]) -> None:
+            steps, values = curve
+            console.print(
+                f"run {run + 1}/{args.runs}: best val_accuracy {max(values):.3f} in "
+                f"{int(steps[-1]):,} steps",
+                soft_wrap=True,
+            )
+
+        result = run_demo(**demo_arguments, on_run_end=report_run)
     title = (
         f"Effort to validation-accuracy targets: MLP on MNIST-1D, Adam({args.learning_rate:g}), "
-        f"{args.runs} runs of at most {result.budget:,} steps ({result.seconds:.0f} s)"
+        f"{args.runs} runs of at most {result.budget:,} steps"
     )
     console.print(effort_rich_table(result.rows, title=title))
     console.print(
@@ -118,12 +244,72 @@ def _demo(args: argparse.Namespace) -> int:
         "regime: 'restarts' when restarting at c* beats one long run by more than 5%.",
         soft_wrap=True,
     )
+    console.print(f"wall-clock time: {result.seconds:.0f} s")
     if ledger is not None:
         console.print(
             f"attempts recorded in {args.ledger}; see `keras-effort report {args.ledger}`",
             soft_wrap=True,
         )
+    if args.plot is not None:
+        _demo_figure(result, targets, args.plot)
+        console.print(f"effort against target drawn in {args.plot}", soft_wrap=True, markup=False)
     return 0
+
+
+def _demo_figure(result: Any, targets: list[float], path: Path) -> None:
+    """Draw the demo's effort against targets every 0.01 between its easiest and hardest."""
+    import numpy as np
+
+    from keras_effort.effort import runtime_distributions
+    from keras_effort.report.plots import plot_effort_against_target
+
+    grid = np.round(np.arange(min(targets), max(targets) + 0.005, 0.01), 2)
+    grid = sorted({*grid.tolist(), *targets})
+    distributions = runtime_distributions(result.curves, grid, budgets=result.budget)
+    figure = plot_effort_against_target(
+        dict(zip(grid, distributions, strict=True)),
+        title="Effort against target: MLP on MNIST-1D, Adam (keras-effort demo)",
+    )
+    figure.axes[0].set_xlabel("target validation accuracy")
+    figure.savefig(path, dpi=150)
+
+
+@contextmanager
+def _native_stderr_muted() -> Iterator[None]:
+    """Send what native code writes to file descriptor 2 to /dev/null; keep `sys.stderr`."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        python_stderr = sys.stderr
+        if _writes_to_descriptor(python_stderr, 2):
+            sys.stderr = open(os.dup(saved), "w", buffering=1)  # noqa: SIM115 (closed below)
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            if sys.stderr is not python_stderr:
+                sys.stderr.close()
+                sys.stderr = python_stderr
+            os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+
+
+def _writes_to_descriptor(stream: Any, descriptor: int) -> bool:
+    try:
+        return stream.fileno() == descriptor
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _has_matplotlib(console: Console, option: str) -> bool:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        _error(console, f'{option} needs matplotlib: pip install "keras-effort[plot]"')
+        return False
+    return True
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -137,6 +323,8 @@ def _report(args: argparse.Namespace) -> int:
     if not 0.0 < args.z < 1.0:
         console.print(f"[red]--z must be in (0, 1), got {args.z}[/red]")
         return 2
+    if args.html is not None:
+        return _html_report(args, console)
     rows = ledger_report(Ledger(args.ledger), args.experiment, args.z, max(args.bootstrap, 0))
     if args.json:
         sys.stdout.write(report_as_json(rows) + "\n")
@@ -149,6 +337,102 @@ def _report(args: argparse.Namespace) -> int:
             effort_rich_table(rows, title=f"Effort by experiment and target: {args.ledger}")
         )
     return 0
+
+
+def _html_report(args: argparse.Namespace, console: Console) -> int:
+    from keras_effort.ledger import Ledger
+
+    if not _has_matplotlib(console, "--html"):
+        return 2
+    from keras_effort.report.html import html_report
+
+    page = html_report(Ledger(args.ledger), args.experiment, args.z, max(args.bootstrap, 0))
+    args.html.parent.mkdir(parents=True, exist_ok=True)
+    partial = args.html.with_name(args.html.name + ".partial")
+    partial.write_text(page, encoding="utf-8")
+    partial.replace(args.html)
+    console.print(f"report written to {args.html}", soft_wrap=True, markup=False)
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from keras_effort.ledger import Ledger
+
+    console = _console()
+    if not args.ledger.is_file():
+        _error(console, f"no ledger at {args.ledger}")
+        return 2
+    if not 0.0 < args.z < 1.0:
+        _error(console, f"--z must be in (0, 1), got {args.z}")
+        return 2
+    if not _has_matplotlib(console, "plot"):
+        return 2
+    from keras_effort.report.plots import ledger_figure
+
+    attempts = Ledger(args.ledger).attempts()
+    if not attempts:
+        _error(console, f"the ledger {args.ledger} has no attempts to draw")
+        return 2
+    try:
+        figure = ledger_figure(
+            attempts,
+            args.kind,
+            experiments=args.experiment,
+            target=args.target,
+            metric=args.metric,
+            z=args.z,
+            n_boot=max(args.bootstrap, 0),
+        )
+    except ValueError as error:
+        _error(console, _cli_words(str(error)))
+        return 2
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(args.output, dpi=150)
+    console.print(f"figure written to {args.output}", soft_wrap=True, markup=False)
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from keras_effort.ledger import Ledger
+    from keras_effort.report.ioh import export_ioh
+
+    console = _console()
+    if not args.ledger.is_file():
+        _error(console, f"no ledger at {args.ledger}")
+        return 2
+    if args.directory.exists() and not args.directory.is_dir():
+        _error(console, f"{args.directory} exists and is not a folder")
+        return 2
+    attempts = Ledger(args.ledger).attempts(args.experiment)
+    if not attempts:
+        which = f" for {args.experiment!r}" if args.experiment else ""
+        _error(console, f"the ledger has no attempts{which} to export")
+        return 2
+    try:
+        written = export_ioh(attempts, args.directory, maximize=args.maximize)
+    except ValueError as error:
+        message = str(error).replace("`maximize`", "--maximize or --minimize")
+        _error(console, message)
+        return 2
+    console.print(
+        f"{len(attempts)} attempts written as IOHprofiler data in {args.directory} "
+        f"({len(written)} files of metadata)",
+        soft_wrap=True,
+        markup=False,
+    )
+    return 0
+
+
+def _cli_words(message: str) -> str:
+    """An error of the plotting API, in the words of the command line (`--target`)."""
+    for name in ("experiment", "target", "metric", "kind"):
+        message = message.replace(f"`{name}`", f"--{name}")
+    return message
+
+
+def _error(console: Console, message: str) -> None:
+    # Printed as plain text: paths and names may hold brackets that rich would read as markup.
+    console.print(message, style="red", soft_wrap=True, markup=False)
 
 
 if __name__ == "__main__":

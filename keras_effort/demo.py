@@ -3,6 +3,9 @@
 Each run trains a fresh MLP with Adam, checking validation accuracy every few gradient steps,
 until it reaches the hardest target or spends its budget. The runs' accuracy curves give the
 steps to every target, and `keras_effort.effort` turns them into the effort table.
+
+The demo is reproducible: run `i` seeds its weights and data order with `seed + i`, and on
+TensorFlow ops run deterministically, so the same command prints the same table.
 """
 
 from __future__ import annotations
@@ -69,7 +72,8 @@ def run_demo(
     learning_rate: float = 3e-3,
     seed: int = 0,
     ledger: Ledger | None = None,
-    on_run_end: Callable[[int], None] | None = None,
+    experiment: str = "demo",
+    on_run_end: Callable[[int, tuple[np.ndarray, np.ndarray]], None] | None = None,
 ) -> DemoResult:
     """Train `runs` MLPs on MNIST-1D and summarise the effort to each target.
 
@@ -82,18 +86,33 @@ def run_demo(
         learning_rate: Adam's learning rate.
         seed: seed of the first run.
         ledger: if given, every run's attempt at every target is recorded in it.
-        on_run_end: called with the run index after each run (for progress bars).
+        experiment: the experiment name of the ledger's rows.
+        on_run_end: called after each run with its index and its `(steps, values)` curve
+            (for progress reports).
+
+    On TensorFlow this enables op determinism for the rest of the process
+    (`tf.config.experimental.enable_op_determinism`), so that equal seeds give equal runs.
     """
     from keras_effort.callbacks import TargetStopping
     from keras_effort.datasets import load_mnist1d
 
-    if runs < 1:
-        raise ValueError(f"`runs` must be >= 1, got {runs!r}")
+    for name, value in (
+        ("runs", runs),
+        ("epochs", epochs),
+        ("batch_size", batch_size),
+        ("check_every", check_every),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{name}` must be an int >= 1, got {value!r}")
+    if not (isinstance(learning_rate, (int, float)) and 0.0 < learning_rate < math.inf):
+        raise ValueError(f"`learning_rate` must be a finite number > 0, got {learning_rate!r}")
     if not targets or any(not 0.0 <= t <= 1.0 for t in targets):
         raise ValueError(f"`targets` must be accuracies in [0, 1], got {targets!r}")
+    _enable_op_determinism()
     (x, y), (x_val, y_val) = load_mnist1d()
     budget = epochs * math.ceil(len(x) / batch_size)
     curves = []
+    ends: list[tuple[int, bool]] = []  # per run: the steps it ran, whether it diverged
     started = time.perf_counter()
     for run in range(runs):
         # Batch hooks are only needed at checks: run the steps between them in one call.
@@ -109,39 +128,70 @@ def run_demo(
         model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[stop])
         steps, values = zip(*stop.curve, strict=True) if stop.curve else ((0,), (0.0,))
         curves.append((np.asarray(steps), np.asarray(values)))
+        ends.append((stop.total_steps, stop.diverged))
         if on_run_end is not None:
-            on_run_end(run)
+            on_run_end(run, curves[-1])
     rows = effort_table(curves, sorted(targets), budgets=budget)
     if ledger is not None:
-        _record(ledger, curves, sorted(targets), budget, seed, learning_rate, batch_size)
+        _record(
+            ledger,
+            experiment,
+            curves,
+            ends,
+            sorted(targets),
+            budget,
+            seed,
+            learning_rate,
+            batch_size,
+        )
     return DemoResult(rows, curves, budget, time.perf_counter() - started)
+
+
+def _enable_op_determinism() -> None:
+    import keras
+
+    # Seeds fix weights and data order; TensorFlow may still sum in a varying order.
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
 
 
 def _record(
     ledger: Ledger,
+    experiment: str,
     curves: list[tuple[np.ndarray, np.ndarray]],
+    ends: list[tuple[int, bool]],
     targets: Sequence[float],
     budget: int,
     seed: int,
     learning_rate: float,
     batch_size: int,
 ) -> None:
+    from keras_effort.callbacks.attempt import censoring_budget, classify_outcome
     from keras_effort.effort import steps_to_target
 
     config = {"model": "mlp-256x2", "optimizer": "adam", "learning_rate": learning_rate}
-    for run, (steps, values) in enumerate(curves):
+    for run, ((steps, values), (steps_run, diverged)) in enumerate(zip(curves, ends, strict=True)):
         for target in targets:
+            # One run measures every target: an easier one is reached at its curve's step.
             reached_at = steps_to_target(steps, values, target)
-            spent = budget if reached_at is None else reached_at
+            outcome = classify_outcome(
+                reached=reached_at is not None,
+                diverged=diverged,
+                steps_run=steps_run,
+                budget=budget,
+            )
+            spent = steps_run if reached_at is None else reached_at
             ledger.add(
                 Attempt(
-                    experiment="demo",
+                    experiment=experiment,
                     target_metric="val_accuracy",
                     target_value=target,
                     steps=spent,
                     reached=reached_at is not None,
-                    budget=budget,
-                    outcome="reached" if reached_at is not None else "cutoff",
+                    budget=censoring_budget(outcome, steps_run, budget),
+                    outcome=outcome,
                     config=config,
                     seed=seed + run,
                     samples=spent * batch_size,

@@ -15,6 +15,7 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
@@ -32,6 +33,7 @@ CREATE TABLE IF NOT EXISTS attempts (
     config TEXT NOT NULL,
     seed INTEGER,
     attempt INTEGER NOT NULL,
+    run TEXT NOT NULL,
     target_metric TEXT NOT NULL,
     target_value REAL NOT NULL,
     steps INTEGER NOT NULL,
@@ -66,7 +68,9 @@ class Attempt:
             loss or metric) or `"stopped"` (ended early for another reason).
         config: the hyperparameters, any JSON-serialisable mapping.
         seed: the seed of the attempt's initial weights.
-        attempt: the attempt's number within its run of restarts, from 0.
+        attempt: the attempt's number within its series of restarts, from 0.
+        run: the id of that series (one `fit`, or one tuner execution); with `experiment`
+            and `attempt` it names the row. A fresh random id by default.
         samples: training samples seen (steps times batch size).
         seconds: wall-clock seconds spent.
         best_value: the best monitored value seen.
@@ -85,6 +89,7 @@ class Attempt:
     config: Mapping[str, Any] = field(default_factory=dict)
     seed: int | None = None
     attempt: int = 0
+    run: str = field(default_factory=lambda: uuid.uuid4().hex)
     samples: int | None = None
     seconds: float | None = None
     best_value: float | None = None
@@ -95,6 +100,8 @@ class Attempt:
     def __post_init__(self) -> None:
         if not isinstance(self.experiment, str) or not self.experiment:
             raise ValueError(f"`experiment` must be a non-empty string, got {self.experiment!r}")
+        if not isinstance(self.run, str) or not self.run:
+            raise ValueError(f"`run` must be a non-empty string, got {self.run!r}")
         if not isinstance(self.target_metric, str) or not self.target_metric:
             raise ValueError(
                 f"`target_metric` must be a non-empty string, got {self.target_metric!r}"
@@ -132,22 +139,10 @@ class Attempt:
         except (TypeError, ValueError) as error:
             raise ValueError(f"`config` must be a JSON-serialisable mapping: {error}") from None
 
-    @property
-    def censored_at(self) -> int:
-        """The step after which a failed attempt is known not to have succeeded."""
-        return self.budget if self.budget is not None else self.steps
-
 
 def runtime_distribution_of(attempts: Sequence[Attempt]) -> RuntimeDistribution:
-    """The runtime distribution of attempts at one target; failures censored at their budget.
-
-    An attempt that diverged would not have succeeded later, so it counts as failing within
-    its whole budget.
-    """
-    return RuntimeDistribution(
-        steps=[a.steps if a.reached else None for a in attempts],
-        budgets=[a.budget if a.reached else a.censored_at for a in attempts],
-    )
+    """The runtime distribution of attempts at one target (`RuntimeDistribution.from_attempts`)."""
+    return RuntimeDistribution.from_attempts(attempts)
 
 
 class Ledger:

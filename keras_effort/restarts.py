@@ -1,12 +1,13 @@
 """Restart cutoff policies: how many steps each attempt may run before it is restarted.
 
 Each policy is an iterator of cutoffs (positive ints). Policies that learn from the attempts
-so far are told each attempt's result through `observe`. Pure Python: no Keras here.
+so far are told each finished attempt through `observe`. Pure Python: no Keras here.
 
 - `FixedCutoff(steps)`: the same cutoff every time.
 - `Luby(unit)`: 1, 1, 2, 1, 1, 2, 4, 1, 1, 2, ... times `unit`: within a logarithmic factor of
   the best fixed cutoff for any runtime distribution (Luby, Sinclair & Zuckerman 1993).
 - `Geometric(first, factor)`: first, first * factor, first * factor^2, ...
+- `Cutoffs(values)`: the given cutoffs, in order, then no more attempts.
 - `EstimatedOptimal(unit)`: Luby until a few attempts have succeeded, then the cutoff `c*` that
   minimises the expected steps `l(c)` of the Kaplan-Meier estimate of the attempts so far,
   with Luby's cutoffs interleaved so that longer cutoffs keep being explored.
@@ -15,9 +16,11 @@ so far are told each attempt's result through `observe`. Pure Python: no Keras h
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+import numbers
+from collections.abc import Iterable, Iterator, Mapping, Sized
 
 from keras_effort.effort import RuntimeDistribution
+from keras_effort.effort.distribution import AttemptLike
 
 
 def luby(index: int) -> int:
@@ -34,13 +37,11 @@ def luby(index: int) -> int:
 class RestartPolicy(Iterator[int]):
     """Base of cutoff policies: an iterator of cutoffs that may learn from attempts."""
 
-    def observe(self, steps: int, reached: bool, cutoff: int) -> None:
+    def observe(self, attempt: AttemptLike) -> None:
         """Learn from one finished attempt; fixed policies ignore it.
 
         Args:
-            steps: steps the attempt ran (its steps to target if `reached`).
-            reached: whether it reached the target.
-            cutoff: the cutoff it was given.
+            attempt: its record (`steps`, `reached` and `budget`, as `ledger.Attempt` has).
         """
 
     def __iter__(self) -> RestartPolicy:
@@ -62,6 +63,49 @@ class FixedCutoff(RestartPolicy):
 
     def __repr__(self) -> str:
         return f"FixedCutoff({self.steps})"
+
+
+class Cutoffs(RestartPolicy):
+    """The given cutoffs in order; after the last, no attempt is left.
+
+    Args:
+        values: the cutoffs, positive ints. A list or tuple is checked at once; the values
+            of an iterator (a generator, say) as they are drawn.
+
+    Raises:
+        ValueError: for a string, a mapping, an empty collection or a cutoff that is not an
+            int >= 1.
+    """
+
+    def __init__(self, values: Iterable[int]) -> None:
+        if isinstance(values, (bool, str, bytes, Mapping)) or not isinstance(values, Iterable):
+            raise ValueError(
+                f"`policy` must be a restart policy, an int or an iterable of ints, got {values!r}"
+            )
+        if isinstance(values, Sized):
+            values = [_positive_int(value, "policy cutoff") for value in values]
+            if not values:
+                raise ValueError("`policy` is empty: give at least one cutoff")
+        self._values = iter(values)
+
+    def __next__(self) -> int:
+        return _positive_int(next(self._values), "policy cutoff")
+
+    def __repr__(self) -> str:
+        return "Cutoffs(...)"
+
+
+def as_policy(policy: RestartPolicy | Iterable[int] | int) -> RestartPolicy:
+    """A policy from a policy, one int (a fixed cutoff) or an iterable of cutoffs.
+
+    Raises:
+        ValueError: for anything else, or a cutoff that is not an int >= 1.
+    """
+    if isinstance(policy, RestartPolicy):
+        return policy
+    if isinstance(policy, numbers.Integral) and not isinstance(policy, bool):
+        return FixedCutoff(int(policy))
+    return Cutoffs(policy)
 
 
 class Luby(RestartPolicy):
@@ -134,20 +178,18 @@ class EstimatedOptimal(RestartPolicy):
         if self.explore_every < 2:
             raise ValueError(f"`explore_every` must be >= 2, got {explore_every!r}")
         self._luby = Luby(unit)
-        self._steps: list[int | None] = []
-        self._budgets: list[int] = []
+        self._attempts: list[AttemptLike] = []
         self._issued = 0
 
     @property
     def estimate(self) -> int | None:
         """The current estimate of `c*`, or `None` before `min_successes` successes."""
-        if sum(s is not None for s in self._steps) < self.min_successes:
+        if sum(attempt.reached for attempt in self._attempts) < self.min_successes:
             return None
-        return RuntimeDistribution(self._steps, self._budgets).optimal_cutoff()
+        return RuntimeDistribution.from_attempts(self._attempts).optimal_cutoff()
 
-    def observe(self, steps: int, reached: bool, cutoff: int) -> None:
-        self._steps.append(int(steps) if reached else None)
-        self._budgets.append(int(cutoff) if not reached else max(int(cutoff), int(steps)))
+    def observe(self, attempt: AttemptLike) -> None:
+        self._attempts.append(attempt)
 
     def __next__(self) -> int:
         self._issued += 1
@@ -161,6 +203,6 @@ class EstimatedOptimal(RestartPolicy):
 
 
 def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         raise ValueError(f"`{name}` must be an int >= 1, got {value!r}")
-    return value
+    return int(value)

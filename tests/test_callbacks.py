@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-import math
+import dataclasses
 
 import keras
 import numpy as np
@@ -12,6 +12,7 @@ import pytest
 from keras_effort import Ledger
 from keras_effort.callbacks import EffortTensorBoard, Restarts, TargetStopping
 from keras_effort.effort import RuntimeDistribution
+from keras_effort.report.tensorboard_plugin import summary
 from keras_effort.restarts import FixedCutoff, Luby
 from keras_effort.schedules import OneCycle
 
@@ -153,10 +154,10 @@ def test_mode_is_inferred_from_the_metric(data):
     )
     stop = TargetStopping("top", 0.5, check_every=2, stop_training=False)
     model.fit(x, y, epochs=1, batch_size=64, verbose=0, callbacks=[stop])
-    assert stop.watch.direction == "up"
-    assert TargetStopping("val_loss", 0.3).watch.direction == "down"
-    assert TargetStopping("val_auc", 0.9).watch.direction == "up"
-    assert TargetStopping("mystery", 3.0, mode="min").watch.direction == "down"
+    assert stop.target.direction == "up"
+    assert TargetStopping("val_loss", 0.3).target.direction == "down"
+    assert TargetStopping("val_auc", 0.9).target.direction == "up"
+    assert TargetStopping("mystery", 3.0, mode="min").target.direction == "down"
 
 
 def test_unknown_monitor_fails_at_the_first_check_listing_the_metrics(data):
@@ -174,7 +175,7 @@ def test_unknown_monitor_fails_at_the_first_check_listing_the_metrics(data):
         ({"monitor": "loss", "target": 0.5, "check_every": 0}, "`check_every`"),
         ({"monitor": "val_accuracy", "target": 0.5, "check_every": 10}, "needs `validation_data`"),
         ({"monitor": "val_accuracy"}, "`target` is required"),
-        ({"monitor": "loss", "target": float("nan")}, "`target` must be finite"),
+        ({"monitor": "loss", "target": float("nan")}, "`target` must be a finite number"),
         ({"monitor": "loss", "target": 1.0, "batch_size": 0}, "`batch_size`"),
         ({"monitor": "loss", "target": 1.0, "experiment": ""}, "`experiment`"),
         ({"monitor": "loss", "target": 1.0, "config": {"f": print}}, "`config` must be a JSON"),
@@ -370,7 +371,7 @@ def test_keras_callbacks_in_the_same_list(data, tmp_path):
 
 def test_restarts_bad_arguments():
     target = TargetStopping("loss", 0.1)
-    with pytest.raises(TypeError, match="`target` must be a TargetStopping"):
+    with pytest.raises(TypeError, match="`stopping` must be a TargetStopping"):
         Restarts("loss", 10, max_steps=10)
     with pytest.raises(ValueError, match="`max_steps`"):
         Restarts(target, 10, max_steps=0)
@@ -428,24 +429,83 @@ def test_effort_curves_on_the_total_step_axis(data, tmp_path):
     assert series("effort/val_accuracy") == [(s, pytest.approx(v)) for s, v in checks]
     steps = [s for s, _ in checks]
     assert steps == sorted(steps) and len(set(steps)) == len(steps)  # runs on across restarts
-    boundaries = series("effort/attempt")
-    assert [v for _, v in boundaries] == list(range(len(restarts.attempts)))
+    # The attempts, for the Effort dashboard, at each attempt's end on the total-step axis.
     ends = np.cumsum([a.steps for a in restarts.attempts]).tolist()
-    assert [s for s, _ in boundaries] == ends
-    # The running estimates are those of keras_effort.effort on the attempts so far.
-    final = RuntimeDistribution(
+    records = series(summary.ATTEMPTS_TAG)
+    assert [s for s, _ in records] == ends
+    final = summary.parse(records[-1][1])
+    assert [timed.attempt for timed in final.attempts] == [
+        dataclasses.replace(a, curve=None) for a in restarts.attempts
+    ]
+    assert [(t.start, t.end) for t in final.attempts] == list(
+        zip([0, *ends[:-1]], ends, strict=True)
+    )
+    assert (final.monitor, final.target) == ("val_accuracy", 0.85)
+    # The effort by cutoff and the results are those of keras_effort.effort on the attempts.
+    distribution = RuntimeDistribution(
         [a.steps if a.reached else None for a in restarts.attempts],
         [a.budget for a in restarts.attempts],
     )
-    assert series("effort/koza")[-1] == (ends[-1], pytest.approx(final.koza_effort().steps))
-    assert series("effort/expected_steps")[-1][1] == pytest.approx(final.expected_steps())
-    assert series("effort/attempt_steps_to_target") == [(ends[-1], restarts.attempts[-1].steps)]
+    expected = series("effort_by_cutoff/expected_steps")
+    assert len(expected) >= 1
+    for cutoff, value in expected:
+        assert value == pytest.approx(distribution.expected_steps(cutoff))
+    for cutoff, value in series("effort_by_cutoff/success_probability"):
+        assert value == pytest.approx(distribution.success_probability(cutoff))
+    assert series("result/expected_steps") == [(0, pytest.approx(distribution.expected_steps()))]
+    assert series("result/koza") == [(0, pytest.approx(distribution.koza_effort().steps))]
+    assert series("result/total_steps") == [(0, restarts.total_steps)]
+    assert series("result/reached") == [(0, 1.0)]
+    assert series("result/steps_to_target") == [(0, restarts.total_steps)]
     assert series("learned/rate")[0][1] == pytest.approx(0.3)
     assert series("learned/multiplier/max")[0][1] == 3.0
-    assert series("effort/total_steps") == [(0, restarts.total_steps)]
-    assert series("effort/reached") == [(0, 1.0)]
+    assert series("rates/learning_rate")[0][1] == pytest.approx(0.3)
     assert set(hparams.tag) == {"lr", "opt"}
     assert "custom_scalars__config__" in set(tensors.tag)
+    # No counter is a scalar that smoothing would turn into a ramp or fractions.
+    assert not {tag for tag in set(tensors.tag) if tag.startswith("effort_attempts/")} - {
+        summary.ATTEMPTS_TAG,
+        summary.ATTEMPTS_TABLE_TAG,
+    }
+
+
+def test_tags_sort_the_monitored_metric_and_target_first(data, tmp_path):
+    x, y, x_val, y_val = data
+    stop = TargetStopping("val_accuracy", 0.8, check_every=4, validation_data=(x_val, y_val))
+    board = EffortTensorBoard(tmp_path / "sorted", stop)
+    make_model().fit(x, y, epochs=3, batch_size=32, verbose=0, callbacks=[stop, board])
+    tensors, _ = _read(tmp_path / "sorted")
+    groups = sorted({tag.split("/")[0] for tag in set(tensors.tag) if "/" in tag})
+    assert groups[0] == "effort"
+    assert sorted(t for t in set(tensors.tag) if t.startswith("effort/")) == [
+        "effort/target",
+        "effort/val_accuracy",
+    ]
+
+
+def test_hparams_metrics_are_the_results(data, tmp_path):
+    from tensorboard.backend.event_processing import event_accumulator
+    from tensorboard.plugins.hparams import metadata as hparams_metadata
+
+    x, y, x_val, y_val = data
+    stop = TargetStopping("val_accuracy", 0.8, check_every=4, validation_data=(x_val, y_val))
+    board = EffortTensorBoard(tmp_path / "hp", stop, hparams={"lr": 0.05})
+    make_model().fit(x, y, epochs=3, batch_size=32, verbose=0, callbacks=[stop, board])
+    accumulator = event_accumulator.EventAccumulator(str(tmp_path / "hp"))
+    accumulator.Reload()
+    content = accumulator.PluginTagToContent(hparams_metadata.PLUGIN_NAME)
+    experiment = hparams_metadata.parse_experiment_plugin_data(
+        content[hparams_metadata.EXPERIMENT_TAG]
+    )
+    assert [m.name.tag for m in experiment.metric_infos] == [
+        "result/total_steps",
+        "result/reached",
+        "result/steps_to_target",
+        "result/expected_steps",
+        "result/koza",
+    ]
+    assert [m.display_name for m in experiment.metric_infos][3] == "l(c*)"
+    assert [h.name for h in experiment.hparam_infos] == ["lr"]
 
 
 def test_board_and_source_survive_deepcopy_like_keras_tuner(data, tmp_path):
@@ -473,6 +533,11 @@ def test_board_bad_arguments(tmp_path):
         EffortTensorBoard(tmp_path, stop, hparams={"layers": [1, 2]})
     with pytest.raises(ValueError, match="`z`"):
         EffortTensorBoard(tmp_path, stop, z=1.0)
+    with pytest.raises(ValueError, match="`z`"):
+        EffortTensorBoard(tmp_path, stop, z="a")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ValueError, match=r"`log_dir`.*is a file"):
+        EffortTensorBoard(tmp_path / "file" / "run", stop)
 
 
 def test_single_fit_board_writes_the_attempt(data, tmp_path):
@@ -482,12 +547,14 @@ def test_single_fit_board_writes_the_attempt(data, tmp_path):
     # The board may come first: it closes only when its source says training ended.
     make_model().fit(x, y, epochs=10, batch_size=32, verbose=0, callbacks=[board, stop])
     tensors, _ = _read(tmp_path / "single")
-    (end,) = tensors[tensors.tag == "effort/attempt_steps"].value.tolist()
-    assert end == stop.steps_to_target
-    (probability,) = tensors[tensors.tag == "effort/success_probability"].value.tolist()
-    assert probability == 1.0 and not math.isnan(probability)
-    assert tensors[tensors.tag == "effort/reached"].value.tolist() == [1.0]
-    assert tensors[tensors.tag == "effort/steps_to_target"].value.tolist() == [stop.steps_to_target]
+    ((step, text),) = tensors[tensors.tag == summary.ATTEMPTS_TAG][["step", "value"]].values
+    (timed,) = summary.parse(text).attempts
+    assert step == timed.end == timed.attempt.steps == stop.steps_to_target
+    assert tensors[tensors.tag == "result/reached"].value.tolist() == [1.0]
+    assert tensors[tensors.tag == "result/steps_to_target"].value.tolist() == [stop.steps_to_target]
+    # One success: l(c) is a curve from that step to the horizon, not a single point.
+    probability = tensors[tensors.tag == "effort_by_cutoff/success_probability"]
+    assert probability.value.tolist()[-1] == 1.0 and len(probability) >= 2
 
 
 def test_restarts_under_mirrored_strategy(data, mirrored_strategy):

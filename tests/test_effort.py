@@ -13,9 +13,11 @@ from keras_effort.effort import (
     EffortEstimate,
     RuntimeDistribution,
     effort_table,
+    measure_effort,
     steps_to_target,
     summarize,
 )
+from keras_effort.ledger import Attempt
 
 WORKED = {"steps": [100, 200, 300, None, None], "budgets": 1000}
 
@@ -326,3 +328,42 @@ def test_bad_arguments_of_methods():
         effort_table([([2, 1], [1.0, 1.0])], [0.5])
     with pytest.raises(ValueError, match="`targets` is empty"):
         effort_table([([1], [1.0])], [])
+
+
+def _attempt(steps: int, reached: bool, budget: int | None, outcome: str | None = None) -> Attempt:
+    return Attempt("e", "val_accuracy", 0.9, steps=steps, reached=reached, budget=budget,
+                   outcome=outcome)
+
+
+def test_from_attempts_is_the_censoring_rule_on_the_worked_example() -> None:
+    attempts = [_attempt(s, True, 1000) for s in (100, 200, 300)]
+    attempts += [_attempt(1000, False, 1000, "cutoff"), _attempt(1000, False, 1000, "cutoff")]
+    reference = RuntimeDistribution([100, 200, 300, None, None], budgets=1000)
+    distribution = RuntimeDistribution.from_attempts(attempts)
+    assert distribution.expected_steps() == reference.expected_steps() == 400.0
+    assert measure_effort(distribution, "koza", 0.99) == 1800.0
+    assert measure_effort(distribution) == 400.0
+    unreached = [_attempt(50, False, 50, "cutoff")] * 2
+    assert measure_effort(RuntimeDistribution.from_attempts(unreached)) == math.inf
+
+
+def test_from_attempts_censors_each_failure_at_its_budget_or_its_steps() -> None:
+    # A failure at a short budget says less than one at a long budget (Kaplan-Meier).
+    short = RuntimeDistribution.from_attempts([_attempt(100, True, 400), _attempt(50, False, 50)])
+    long = RuntimeDistribution.from_attempts([_attempt(100, True, 400), _attempt(400, False, 400)])
+    assert short.expected_steps() < long.expected_steps()
+    assert short.expected_steps() == RuntimeDistribution([100, None], [400, 50]).expected_steps()
+    # A diverged attempt failed within its whole budget; a stopped one (no budget) only so far.
+    diverged = _attempt(30, False, 400, "diverged")
+    stopped = _attempt(30, False, None, "stopped")
+    success = _attempt(100, True, 400)
+    with_diverged = RuntimeDistribution.from_attempts([success, diverged])
+    assert with_diverged.expected_steps() == long.expected_steps()
+    with_stopped = RuntimeDistribution.from_attempts([success, stopped])
+    reference = RuntimeDistribution([100, None], [400, 30])
+    assert with_stopped.expected_steps() == reference.expected_steps()
+
+
+def test_measure_effort_names_the_allowed_measures() -> None:
+    with pytest.raises(ValueError, match="`measure` must be one of"):
+        measure_effort(RuntimeDistribution([1], 1), "mean")

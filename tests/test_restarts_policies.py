@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from keras_effort.effort import RuntimeDistribution
+from keras_effort.ledger import Attempt
 from keras_effort.restarts import (
     EstimatedOptimal,
     FixedCutoff,
@@ -77,7 +78,8 @@ def test_estimated_optimal_converges_to_the_true_optimal_cutoff():
         steps = int(_draw_steps(rng, 1)[0])
         reached = steps <= cutoff
         spent += min(steps, cutoff)
-        policy.observe(steps if reached else cutoff, reached, cutoff)
+        spent_here = steps if reached else cutoff
+        policy.observe(Attempt("e", "m", 0.5, steps=spent_here, reached=reached, budget=cutoff))
     estimate = policy.estimate
     # The learned cutoff is nearly as good as the true optimum, judged on the true distribution.
     assert truth.expected_steps(estimate) <= 1.05 * true_cost
@@ -87,9 +89,9 @@ def test_estimated_optimal_converges_to_the_true_optimal_cutoff():
 def test_estimated_optimal_explores_with_luby_before_and_between_estimates():
     policy = EstimatedOptimal(unit=10, min_successes=2, explore_every=3)
     assert [next(policy) for _ in range(3)] == [10, 10, 20]  # no successes yet: Luby
-    policy.observe(5, True, 10)
-    policy.observe(7, True, 10)
-    policy.observe(20, False, 20)
+    policy.observe(Attempt("e", "m", 0.5, steps=5, reached=True, budget=10))
+    policy.observe(Attempt("e", "m", 0.5, steps=7, reached=True, budget=10))
+    policy.observe(Attempt("e", "m", 0.5, steps=20, reached=False, budget=20))
     assert policy.estimate == 7
     cutoffs = [next(policy) for _ in range(6)]
     # Attempts 4..9: every third (6 and 9) explores with the next Luby terms 10 and 10.

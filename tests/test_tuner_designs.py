@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 
-from keras_effort.effort import RuntimeDistribution
 from keras_effort.tuners import designs
 
 
@@ -102,26 +101,6 @@ def test_main_effects_reject_infinite_responses() -> None:
 def test_predicted_levels_follow_negative_effects_and_fall_back_when_undecided() -> None:
     levels = designs.predicted_best_levels(np.array([-1.5, 2.0, 0.0, np.nan]), [1, 1, -1, 1])
     assert levels.tolist() == [1, -1, -1, 1]
-
-
-def test_effort_score_is_the_effort_module_on_censored_runs() -> None:
-    steps, reached, budgets = (
-        [100, 200, 300, 1000, 1000],
-        [True, True, True, False, False],
-        [1000] * 5,
-    )
-    reference = RuntimeDistribution([100, 200, 300, None, None], budgets=1000)
-    assert designs.effort_score(steps, reached, budgets) == reference.expected_steps() == 400.0
-    assert designs.effort_score(steps, reached, budgets, "koza", 0.99) == 1800.0
-    assert designs.effort_score([50, 50], [False, False], [50, 50]) == math.inf
-
-
-def test_effort_score_censors_each_failure_at_its_own_budget() -> None:
-    # One failure at a short budget says less than one at a long budget (Kaplan-Meier).
-    short = designs.effort_score([100, 50], [True, False], [400, 50])
-    long = designs.effort_score([100, 400], [True, False], [400, 400])
-    assert short < long
-    assert short == RuntimeDistribution([100, None], budgets=[400, 50]).expected_steps()
 
 
 def test_ranking_puts_reached_by_effort_then_unreached_by_closeness() -> None:

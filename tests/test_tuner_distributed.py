@@ -19,14 +19,14 @@ import pytest
 import tensorflow as tf
 from keras_tuner.engine.trial import Trial, TrialStatus
 
-from keras_effort.tuners import EffortOracle, EffortSearch, designs
+from keras_effort.effort import RuntimeDistribution
+from keras_effort.tuners import EffortOracle, EffortSearch
 from keras_effort.tuners.oracle import (
     DESIGN_ROW,
     EXECUTIONS,
     MAX_STEPS,
     SEED,
     STAGE,
-    executions_of,
 )
 
 # One script for every process: the same search, as KerasTuner's distributed mode expects.
@@ -163,9 +163,9 @@ def test_trials_run_under_a_distribution_strategy(tmp_path, mirrored_strategy) -
     (trial,) = tuner.oracle.trials.values()
     assert trial.status == TrialStatus.COMPLETED
     assert replicas[-1] == 2  # the execution's model was built inside the strategy's scope
-    executions = executions_of(trial)
-    assert len(executions) == 1 == len(tuner.ledger.attempts())
-    assert all(e.spent <= 20 and (e.reached or e.spent == 20) for e in executions)
+    attempts = tuner.oracle.attempts_of(trial)
+    assert len(attempts) == 1 == len(tuner.ledger.attempts())
+    assert all(a.steps <= 20 and (a.reached or a.steps == 20) for a in attempts)
 
 
 @pytest.mark.slow
@@ -269,12 +269,8 @@ def test_chief_and_two_workers_complete_every_trial_and_rank_as_one_process(tmp_
     oracle = reloaded_oracle(tmp_path, max_trials)
     assert result["ranking"] == [t.trial_id for t in oracle.get_best_trials(max_trials)]
     for trial in oracle.trials.values():
-        executions = executions_of(trial)
-        assert len(executions) == trial.hyperparameters.values[EXECUTIONS]
-        expected = designs.effort_score(
-            [e.steps for e in executions],
-            [e.reached for e in executions],
-            [e.budget for e in executions],
-        )
+        attempts = oracle.attempts_of(trial)
+        assert len(attempts) == trial.hyperparameters.values[EXECUTIONS]
+        expected = RuntimeDistribution.from_attempts(attempts).expected_steps()
         assert trial.score == expected or (math.isinf(trial.score) and math.isinf(expected))
     assert result["total_steps"] == oracle.total_steps() > 0

@@ -12,15 +12,14 @@ import pytest
 from keras_tuner.engine.trial import TrialStatus
 
 from keras_effort.callbacks import EffortTensorBoard, TargetStopping
+from keras_effort.effort import RuntimeDistribution
+from keras_effort.ledger import Attempt
 from keras_effort.tuners import EffortOracle, EffortSearch, EffortTuner, Target, designs
 from keras_effort.tuners.oracle import (
     EXECUTIONS,
     MAX_STEPS,
     SEED,
     STAGE,
-    Execution,
-    execution_metrics,
-    executions_of,
 )
 
 LR_LOW, LR_HIGH = 1e-4, 1e-1
@@ -50,15 +49,20 @@ def make_oracle(tmp_path, **kwargs) -> EffortOracle:
     return oracle
 
 
-def toy_outcome(values: dict, budget: int, seed: int) -> Execution:
+def toy_attempt(steps: int, reached: bool, budget: int, best: float) -> Attempt:
+    return Attempt(
+        "toy", "val_accuracy", 0.9, steps=steps, reached=reached, budget=budget,
+        outcome=None if reached else "cutoff", best_value=best,
+    )
+
+
+def toy_outcome(values: dict, budget: int, seed: int) -> Attempt:
     """Steps to target fall with the learning rate; adam helps; width is irrelevant."""
     steps = 200 * (LR_HIGH / values["lr"]) ** 0.5 * (0.5 if values["optimizer"] == "adam" else 1.0)
     steps = int(steps * (1.0 + 0.1 * (seed % 3)))
     reached = steps <= budget
     best = 0.95 if reached else 0.9 * min(1.0, budget / steps)
-    return Execution(
-        steps if reached else budget, reached, budget, best, steps if reached else budget
-    )
+    return toy_attempt(steps if reached else budget, reached, budget, best)
 
 
 def run_trial(oracle, tuner_id: str = "tuner0", outcome: Callable = toy_outcome):
@@ -72,17 +76,10 @@ def run_trial(oracle, tuner_id: str = "tuner0", outcome: Callable = toy_outcome)
 
 def report(oracle, trial, outcome: Callable = toy_outcome) -> None:
     values = trial.hyperparameters.values
-    metrics = {"executions": float(values[EXECUTIONS])}
-    executions = [
+    attempts = [
         outcome(values, values[MAX_STEPS], values[SEED] + i) for i in range(values[EXECUTIONS])
     ]
-    for i, execution in enumerate(executions):
-        metrics.update(execution_metrics(i, execution))
-    metrics["effort"] = designs.effort_score(
-        [e.steps for e in executions],
-        [e.reached for e in executions],
-        [e.budget for e in executions],
-    )
+    metrics = oracle.trial_results(attempts)
     oracle.update_trial(trial.trial_id, metrics)
     trial.status = TrialStatus.COMPLETED
     oracle.end_trial(trial)
@@ -165,7 +162,7 @@ def test_staged_search_runs_screens_anchors_bridge_then_refinement(tmp_path) -> 
     ]
     assert len(seeds) == len(set(seeds))
     assert oracle.create_trial("tuner0").status == TrialStatus.STOPPED
-    assert oracle.total_steps() == sum(e.spent for t in trials for e in executions_of(t))
+    assert oracle.total_steps() == sum(a.steps for t in trials for a in oracle.attempts_of(t))
 
 
 def test_best_trials_rank_by_effort_then_closeness_and_latest_evidence(tmp_path) -> None:
@@ -184,33 +181,28 @@ def test_best_trials_rank_by_effort_then_closeness_and_latest_evidence(tmp_path)
     reached = [math.isfinite(t.score) for t in best[:current]]
     assert reached == sorted(reached, reverse=True)
     # The score is the effort module's expected steps over the trial's executions.
-    top = executions_of(best[0])
-    assert best[0].score == designs.effort_score(
-        [e.steps for e in top], [e.reached for e in top], [e.budget for e in top]
-    )
+    top = oracle.attempts_of(best[0])
+    assert best[0].score == RuntimeDistribution.from_attempts(top).expected_steps()
 
 
 def test_unreached_trials_rank_by_best_value(tmp_path) -> None:
     oracle = make_oracle(tmp_path, strategy="random", max_trials=3)
 
     def never(best: float) -> Callable:
-        return lambda values, budget, seed: Execution(budget, False, budget, best, budget)
+        return lambda values, budget, seed: toy_attempt(budget, False, budget, best)
 
     for best in (0.5, 0.8, 0.6):
         run_trial(oracle, outcome=never(best))
     ranked = oracle.get_best_trials(3)
-    assert [max(e.best for e in executions_of(t)) for t in ranked] == [0.8, 0.6, 0.5]
+    assert [max(a.best_value for a in oracle.attempts_of(t)) for t in ranked] == [0.8, 0.6, 0.5]
     assert all(t.score == math.inf for t in ranked)
 
 
 def test_koza_criterion_scores_by_koza_effort(tmp_path) -> None:
     oracle = make_oracle(tmp_path, strategy="random", max_trials=1, criterion="koza", z=0.9)
     trial = run_trial(oracle)
-    executions = executions_of(oracle.trials[trial.trial_id])
-    distribution = designs.runtime_distribution(
-        [e.steps for e in executions],
-        [e.reached for e in executions],
-        [e.budget for e in executions],
+    distribution = RuntimeDistribution.from_attempts(
+        oracle.attempts_of(oracle.trials[trial.trial_id])
     )
     assert oracle.trials[trial.trial_id].score == distribution.koza_effort(0.9).steps
 
@@ -363,12 +355,17 @@ def test_search_obeys_budgets_records_every_execution_and_reports_total_steps(
     assert len(attempts) == sum(t.hyperparameters.values[EXECUTIONS] for t in trials)
     for trial in trials:
         budget = trial.hyperparameters.values[MAX_STEPS]
-        for execution in executions_of(trial):
+        for attempt in oracle.attempts_of(trial):
             # `epochs=1` was overridden: the step budget alone decides when training ends.
-            assert execution.spent <= budget
-            assert execution.reached or execution.spent == budget
+            assert attempt.steps <= budget
+            assert attempt.reached or attempt.steps == budget
     assert tuner.total_steps == sum(a.steps for a in attempts) == oracle.total_steps()
-    assert tuner.total_steps == sum(e.spent for t in trials for e in executions_of(t))
+    # The oracle's records are the ledger's rows: one record type, nothing re-derived.
+    def fields(a: Attempt) -> tuple:
+        return a.steps, a.reached, a.budget, a.outcome
+
+    reported = [fields(a) for t in trials for a in oracle.attempts_of(t)]
+    assert sorted(reported) == sorted(fields(a) for a in attempts)
 
     best = oracle.get_best_trials(1)[0]
     assert tuner.get_best_hyperparameters()[0].values == best.hyperparameters.values
@@ -390,8 +387,8 @@ def test_an_unreachable_target_runs_every_execution_to_its_budget(tmp_path) -> N
     tuner = toy_search(tmp_path, strategy="random", max_trials=1, executions_per_trial=2)
     tuner.search(x, y, validation_data=(x_val, noise), batch_size=32, verbose=0)
     (trial,) = tuner.oracle.trials.values()
-    executions = executions_of(trial)
-    assert [(e.reached, e.spent, e.budget) for e in executions] == [(False, 40, 40)] * 2
+    attempts = tuner.oracle.attempts_of(trial)
+    assert [(a.reached, a.steps, a.budget) for a in attempts] == [(False, 40, 40)] * 2
     assert trial.score == math.inf
     assert [a.outcome for a in tuner.ledger.attempts()] == ["cutoff", "cutoff"]
     # Executions are independent restarts: new seeds, recorded as such.
@@ -434,7 +431,7 @@ def test_effort_tensorboard_logs_every_trial_and_execution(tmp_path) -> None:
             run = log_dir / trial_id / f"execution{execution}"
             tensors = SummaryReader(str(run)).tensors
             assert "effort/val_accuracy" in set(tensors["tag"])
-            assert "effort/attempt_steps" in set(tensors["tag"])
+            assert "effort_attempts/records" in set(tensors["tag"])
     # The user's own callback object is untouched: KerasTuner works on deep copies.
     assert board.log_dir == str(log_dir)
 

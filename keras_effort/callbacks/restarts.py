@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import random
-from collections.abc import Iterable, Iterator
+import uuid
+from collections.abc import Iterable
 from typing import Any
 
 import keras
 import numpy as np
 
-from keras_effort.callbacks._monitor import optimizer_step
-from keras_effort.callbacks.target_stopping import TargetStopping
+from keras_effort.callbacks.monitor import non_finite_loss
+from keras_effort.callbacks.target_stopping import TargetStopping, as_ledger
 from keras_effort.ledger import Attempt, Ledger
-from keras_effort.restarts import FixedCutoff, RestartPolicy
+from keras_effort.restarts import RestartPolicy, as_policy
 
 
 class Restarts(keras.callbacks.Callback):
@@ -26,31 +28,49 @@ class Restarts(keras.callbacks.Callback):
     metrics are reset, and training continues with the next attempt. Learning-rate schedules
     restart with it, because they read `optimizer.iterations`.
 
+    The `TargetStopping` measures each attempt and writes it to its ledger when it ends;
+    `Restarts` decides when attempts begin and end. An attempt is judged on the weights it
+    trained: with per-epoch checks, a cutoff that falls on an epoch's last batch waits for
+    that epoch's check before the weights are re-initialised.
+
     Give `fit` enough epochs to cover `max_steps`: training ends at the first success, when
-    `max_steps` are spent, or when `fit` runs out of epochs, whichever comes first.
+    `max_steps` are spent, when the policy has no cutoff left, or when `fit` runs out of
+    epochs, whichever comes first. A `Restarts` used for a second `fit` goes on where it
+    left off: attempt numbers, seeds and the policy continue, and `max_steps` is that
+    `fit`'s budget.
 
     Args:
-        target: the `TargetStopping` that defines the target and how often it is checked.
+        stopping: the `TargetStopping` that defines the target and how often it is checked.
             Pass it here only, not also in `fit`'s callbacks. Step-wise checks
             (`check_every=k`) suit restarts: with `"epoch"`, attempts are only judged at
             epoch ends.
-        policy: the cutoffs: a `keras_effort.restarts` policy, any iterable of ints, or one
-            int for a fixed cutoff.
-        max_steps: the total gradient steps over all attempts.
+        policy: the cutoffs: a `keras_effort.restarts` policy, one int for a fixed cutoff, or
+            a non-empty iterable of ints (attempts end when it runs out).
+        max_steps: the gradient steps over all attempts of one `fit`.
         seed: seed from which every attempt's initial weights are drawn; `None` draws one
             (kept in `self.seed`, so a run can be repeated).
-        ledger: where each attempt is recorded (default: the target's ledger).
+        ledger: where each attempt is recorded (a `Ledger`, path or URL); by default the
+            `stopping`'s ledger.
+        run: the id of the series of attempts in the ledger (with the experiment and the
+            attempt's number, it names a row, so a re-run writes over its own rows); by
+            default a fresh id for every `fit`.
+        verbose: 1 prints a line when an attempt ends (its outcome, steps and what is
+            left), 0 is silent.
 
     Attributes:
         attempts: the finished attempts as ledger `Attempt`s, in order.
         total_steps: gradient steps spent over all attempts so far.
         reached: whether some attempt reached the target.
+        run: the id of the current `fit`'s series of attempts (the ledger's `run`).
+
+    Raises:
+        ValueError: for a bad argument, naming it, or a `stopping` another `Restarts` drives.
 
     Example:
         ```python
-        target = TargetStopping("val_accuracy", 0.7, check_every=25,
-                                validation_data=(x_val, y_val))
-        restarts = Restarts(target, policy=Luby(200), max_steps=20_000, seed=0)
+        stopping = TargetStopping("val_accuracy", 0.7, check_every=25,
+                                  validation_data=(x_val, y_val))
+        restarts = Restarts(stopping, policy=Luby(200), max_steps=20_000, seed=0)
         model.fit(x, y, epochs=1_000, callbacks=[restarts])
         restarts.reached, restarts.total_steps, len(restarts.attempts)
         ```
@@ -58,43 +78,60 @@ class Restarts(keras.callbacks.Callback):
 
     def __init__(
         self,
-        target: TargetStopping,
+        stopping: TargetStopping,
         policy: RestartPolicy | Iterable[int] | int,
         max_steps: int,
         seed: int | None = None,
-        ledger: Ledger | None = None,
+        ledger: Ledger | str | os.PathLike[str] | None = None,
+        run: str | None = None,
+        verbose: int = 1,
     ) -> None:
         super().__init__()
-        if not isinstance(target, TargetStopping):
-            raise TypeError(f"`target` must be a TargetStopping, got {type(target).__name__}")
+        if not isinstance(stopping, TargetStopping):
+            raise TypeError(f"`stopping` must be a TargetStopping, got {type(stopping).__name__}")
+        if stopping.driven_by is not None:
+            raise ValueError("`stopping` is already driven by another Restarts; give each its own")
         if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
             raise ValueError(f"`max_steps` must be an int >= 1, got {max_steps!r}")
-        if ledger is not None and not isinstance(ledger, Ledger):
-            raise TypeError(f"`ledger` must be a keras_effort.Ledger, got {type(ledger).__name__}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
             raise ValueError(f"`seed` must be an int or None, got {seed!r}")
-        self.target = target
-        self.policy = _as_policy(policy)
+        if run is not None and (not isinstance(run, str) or not run):
+            raise ValueError(f"`run` must be a non-empty string or None, got {run!r}")
+        if verbose not in (0, 1):
+            raise ValueError(f"`verbose` must be 0 or 1, got {verbose!r}")
+        self.policy = as_policy(policy)
+        self.stopping = stopping
+        if ledger is not None:
+            stopping.ledger = as_ledger(ledger)
+        stopping.driven_by = self
         self.max_steps = max_steps
         self.seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else seed
-        self.ledger = ledger if ledger is not None else target.ledger
+        self.verbose = verbose
         self.attempts: list[Attempt] = []
+        self.run = run or uuid.uuid4().hex
+        self._given_run = run
+        self._steps_run: list[int] = []
+        self._counted: Any = None  # the last attempt whose steps are in `_steps_run`
         self._listeners: list[Any] = []
         self._initial_optimizer_state: list[np.ndarray] = []
-        self._finished_steps = 0
+        self._fit_steps = 0
         self._cutoff = 0
-        self._in_attempt = False
+
+    @property
+    def ledger(self) -> Ledger | None:
+        """The ledger the attempts are written to (the `stopping`'s)."""
+        return self.stopping.ledger
 
     def add_listener(self, listener: Any) -> None:
         """Register a listener (see `TargetStopping.add_listener`) for checks and attempt ends."""
         self._listeners.append(listener)
-        self.target.add_listener(listener)
+        self.stopping.add_listener(listener)
 
     @property
     def total_steps(self) -> int:
         """Gradient steps spent over all attempts, including the current one."""
-        current = self.target.total_steps if self._in_attempt else 0
-        return self._finished_steps + current
+        uncounted = self.stopping.attempt is not None and self.stopping.attempt is not self._counted
+        return sum(self._steps_run) + (self.stopping.total_steps if uncounted else 0)
 
     @property
     def reached(self) -> bool:
@@ -109,44 +146,48 @@ class Restarts(keras.callbacks.Callback):
 
     def set_model(self, model: keras.Model) -> None:
         super().set_model(model)
-        self.target.set_model(model)
+        self.stopping.set_model(model)
 
     def set_params(self, params: dict[str, Any]) -> None:
         super().set_params(params)
-        self.target.set_params(params)
+        self.stopping.set_params(params)
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.target._managed = True
-        self.target.on_train_begin(logs)
         optimizer = self.model.optimizer
         if not optimizer.built:
             optimizer.build(self.model.trainable_variables)
         self._initial_optimizer_state = [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
-        self.attempts = []
-        self._finished_steps = 0
+        self.run = self._given_run or uuid.uuid4().hex
+        self._fit_steps = 0
         self._start_attempt()
 
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.target.on_epoch_begin(epoch, logs)
-
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self.target.on_train_batch_end(batch, logs)
-        self._after_progress()
+        self.stopping.observe_batch(logs)
+        steps = self.params.get("steps")
+        ends_epoch = bool(steps) and batch + 1 >= steps
+        # A per-epoch check at this epoch's end judges the weights this attempt trained:
+        # wait for it rather than re-initialise them first.
+        if not (ends_epoch and not self.stopping.stepwise):
+            self._end_attempt_if_over(logs)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self.target.on_epoch_end(epoch, logs)
-        self._after_progress()
+        self.stopping.observe_epoch(logs)
+        self._end_attempt_if_over(logs)
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self._in_attempt:  # fit ran out of epochs mid-attempt: known to fail only so far
-            self._end_attempt("stopped", budget=None)
-        self.target._managed = False
+        attempt = self.stopping.attempt
+        if attempt is not None and attempt.record is None:
+            self._end_attempt()  # fit ran out of epochs mid-attempt: "stopped"
         for listener in self._listeners:
             listener.on_training_end(self)
 
     # --------------------------------------------------------------- attempts
 
     def _start_attempt(self) -> None:
+        cutoff = self._next_cutoff()
+        if cutoff is None:
+            self.model.stop_training = True
+            return
         number = len(self.attempts)
         _reinitialise_weights(self.model, self.attempt_seed(number))
         for variable, value in zip(
@@ -154,66 +195,54 @@ class Restarts(keras.callbacks.Callback):
         ):
             variable.assign(value)
         self.model.reset_metrics()
-        self._cutoff = min(next(self.policy), self.max_steps - self._finished_steps)
-        self.target._begin_attempt(optimizer_step(self.model))
-        self._in_attempt = True
+        self._cutoff = min(cutoff, self.max_steps - self._fit_steps)
+        self.stopping.begin_attempt(
+            budget=self._cutoff, number=number, seed=self.attempt_seed(number), run=self.run
+        )
 
-    def _after_progress(self) -> None:
-        if not self._in_attempt:
+    def _next_cutoff(self) -> int | None:
+        try:
+            return next(self.policy)
+        except StopIteration:
+            self._say(
+                f"Restarts: the policy has no cutoff left after {len(self.attempts)} attempts; "
+                "training stops"
+            )
+            return None
+
+    def _end_attempt_if_over(self, logs: dict[str, Any] | None) -> None:
+        attempt = self.stopping.attempt
+        if attempt is None or attempt.record is not None:
             return
-        steps = self.target.total_steps
-        if self.target.reached:
-            self._end_attempt("reached", budget=self._cutoff)
-            self.model.stop_training = True
+        if not attempt.over and self.stopping.total_steps < self._cutoff:
             return
-        if self.target.diverged:
-            self._end_attempt("diverged", budget=max(self._cutoff, steps))
-        elif steps >= self._cutoff:
-            self._end_attempt("cutoff", budget=steps)
-        else:
-            return
-        if self._finished_steps >= self.max_steps:
+        if not attempt.over and non_finite_loss(logs):
+            attempt.record_divergence()  # cut on a NaN loss between checks: it diverged
+        record = self._end_attempt()
+        if record.reached or self._fit_steps >= self.max_steps:
             self.model.stop_training = True
         else:
             self._start_attempt()
 
-    def _end_attempt(self, outcome: str, budget: int | None) -> None:
-        target = self.target
-        steps = (
-            target.steps_to_target - target._start_step if target.reached else target.total_steps
+    def _end_attempt(self) -> Attempt:
+        record = self.stopping.end_attempt()
+        self.attempts.append(record)
+        steps_run = self.stopping.total_steps
+        self._steps_run.append(steps_run)
+        self._counted = self.stopping.attempt
+        self._fit_steps += steps_run
+        self.policy.observe(record)
+        best = record.best_value
+        best = "" if best is None else f", best {self.stopping.monitor} {best:.4g}"
+        self._say(
+            f"Restarts: attempt {record.attempt} {record.outcome} after {steps_run:,} steps"
+            f"{best}; {self._fit_steps:,} of {self.max_steps:,} steps spent"
         )
-        number = len(self.attempts)
-        attempt = target.attempt(
-            number=number,
-            steps=steps,
-            budget=budget,
-            outcome=outcome,
-            seed=self.attempt_seed(number),
-        )
-        self.attempts.append(attempt)
-        self._finished_steps += target.total_steps
-        self._in_attempt = False
-        if hasattr(self.policy, "observe"):
-            self.policy.observe(steps, target.reached, self._cutoff)
-        if self.ledger is not None:
-            self.ledger.add(attempt)
-        for listener in self._listeners:
-            listener.on_attempt_end(self, attempt)
+        return record
 
-
-def _as_policy(policy: RestartPolicy | Iterable[int] | int) -> Iterator[int]:
-    if isinstance(policy, bool):
-        raise ValueError(f"`policy` must be a policy, an iterable of ints or an int: {policy!r}")
-    if isinstance(policy, int):
-        return FixedCutoff(policy)
-    if isinstance(policy, RestartPolicy):
-        return policy
-    try:
-        return iter(policy)
-    except TypeError:
-        raise ValueError(
-            f"`policy` must be a policy, an iterable of ints or an int, got {policy!r}"
-        ) from None
+    def _say(self, message: str) -> None:
+        if self.verbose:
+            print(message, flush=True)
 
 
 def _reinitialise_weights(model: keras.Model, seed: int) -> None:

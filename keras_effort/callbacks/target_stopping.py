@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import json
 import math
-import time
+import numbers
+import os
 from collections.abc import Mapping
 from typing import Any
 
 import keras
 
-from keras_effort.callbacks._monitor import TargetMonitor, optimizer_step
+from keras_effort.callbacks.attempt import AttemptTracker
+from keras_effort.callbacks.monitor import (
+    MetricReader,
+    non_finite_loss,
+    optimizer_step,
+    resolve_direction,
+)
+from keras_effort.effort import Target
 from keras_effort.ledger import Attempt, Ledger
 
 
@@ -19,7 +27,7 @@ class TargetStopping(keras.callbacks.Callback):
 
     Unlike `EarlyStopping(baseline=...)`, which stops when a metric stops improving, this stops
     as soon as the target is met, and measures the effort it took in gradient steps
-    (`optimizer.iterations`), samples and seconds.
+    (`optimizer.iterations`), samples and seconds, counted from the start of the attempt.
 
     With `check_every="epoch"` the metric is read from the epoch logs, so steps-to-target is
     known to the epoch. With `check_every=k` it is checked every `k` gradient steps: training
@@ -31,32 +39,37 @@ class TargetStopping(keras.callbacks.Callback):
     A non-finite loss or monitored value ends the attempt as a failure (`outcome="diverged"`);
     it is recorded, not raised.
 
+    Given to `Restarts`, it measures each of the restarts' attempts: pass it to the
+    `Restarts` only, not also to `fit`.
+
     Args:
         monitor: the metric to watch, as named in `fit`'s logs, e.g. `"val_accuracy"`.
         target: the value to reach. Accuracy-like metrics must have targets in [0, 1].
         mode: `"max"`, `"min"` or `"auto"`: inferred from the name (accuracy, AUC,
-            precision and recall go up; loss and error go down) or the metric itself.
+            precision and recall go up; loss and error go down) or the metric itself. A mode
+            that contradicts the name is refused.
         check_every: `"epoch"` or an int `k >= 1`: check every `k` gradient steps.
-        validation_data: `(x, y)`, `(x, y, sample_weight)` or a dataset, evaluated at
-            step-wise checks of a `val_` metric (required for those).
-        ledger: a `Ledger` to which the attempt is written when training ends.
-        experiment: the experiment name of the ledger row.
-        config: hyperparameters stored with the ledger row.
+        validation_data: `(x, y)`, `(x, y, sample_weight)`, a `tf.data.Dataset` or a
+            `keras.utils.PyDataset`, evaluated at step-wise checks of a `val_` metric
+            (required for those).
+        validation_steps: batches evaluated per check; required for an infinite dataset.
+        ledger: a `Ledger`, or a path or database URL to open one, to which each attempt is
+            written when it ends.
+        experiment: the experiment name of the ledger rows.
+        config: hyperparameters stored with the ledger rows (JSON-serialisable).
         seed: the seed stored with the ledger row.
         batch_size: the training batch size, to count samples (`None`: samples unknown).
         validation_batch_size: batch size of step-wise evaluations (default 1024).
         stop_training: set `False` to measure steps to target without stopping.
 
     Attributes:
-        reached: whether the target was reached.
-        steps_to_target: `optimizer.iterations` at the check that met the target, or `None`.
-        samples_to_target: `steps_to_target * batch_size`, or `None`.
-        seconds_to_target: wall-clock seconds from the start of training to that check.
-        curve: the `(step, value)` pairs seen at each check.
-        best_value: the best monitored value seen.
-        outcome: `"reached"`, `"cutoff"` (ran all of `fit` without reaching), `"diverged"`
-            or `"stopped"` (another callback stopped training first).
-        steps: gradient steps run in this `fit`.
+        target: the `keras_effort.effort.Target` (metric, value, mode).
+        attempt: the `AttemptTracker` of the current (or last) attempt.
+        record: the last finished attempt as a ledger `Attempt`, or `None`.
+        driven_by: the `Restarts` that runs this callback's attempts, or `None`.
+
+    Raises:
+        ValueError: for a bad argument, naming it, at construction.
 
     Example:
         ```python
@@ -73,7 +86,8 @@ class TargetStopping(keras.callbacks.Callback):
         mode: str = "auto",
         check_every: int | str = "epoch",
         validation_data: Any = None,
-        ledger: Ledger | None = None,
+        validation_steps: int | None = None,
+        ledger: Ledger | str | os.PathLike[str] | None = None,
         experiment: str = "default",
         config: Mapping[str, Any] | None = None,
         seed: int | None = None,
@@ -82,49 +96,127 @@ class TargetStopping(keras.callbacks.Callback):
         stop_training: bool = True,
     ) -> None:
         super().__init__()
+        if not isinstance(monitor, str) or not monitor:
+            raise ValueError(f"`monitor` must be a metric name, got {monitor!r}")
         if target is None:
             raise ValueError("`target` is required: the metric value to reach")
-        if ledger is not None and not isinstance(ledger, Ledger):
-            raise TypeError(f"`ledger` must be a keras_effort.Ledger, got {type(ledger).__name__}")
-        if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
-            raise ValueError(f"`batch_size` must be an int >= 1, got {batch_size!r}")
-        self.watch = TargetMonitor(
-            monitor, target, mode, check_every, validation_data, validation_batch_size
+        if (
+            isinstance(target, bool)
+            or not isinstance(target, numbers.Real)
+            or not math.isfinite(float(target))
+        ):
+            raise ValueError(f"`target` must be a finite number, got {target!r}")
+        self.target = Target(monitor, target, mode)
+        if check_every != "epoch" and (
+            isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1
+        ):
+            raise ValueError(f"`check_every` must be 'epoch' or an int >= 1, got {check_every!r}")
+        self.check_every = check_every
+        if self.evaluates and validation_data is None:
+            raise ValueError(
+                f"checking {monitor!r} every {check_every} steps needs `validation_data`: "
+                "`fit` only evaluates at epoch ends"
+            )
+        self.reader = MetricReader(
+            monitor, validation_data, validation_steps, validation_batch_size
         )
-        if not self.watch.stepwise:
+        if not self.stepwise:
             # On backends where Keras dispatches batch ends asynchronously, it does so only
             # when no callback overrides the batch hook: epoch checks keep the default one.
             self.on_train_batch_end = super().on_train_batch_end
+        self.ledger = as_ledger(ledger)
         if not isinstance(experiment, str) or not experiment:
             raise ValueError(f"`experiment` must be a non-empty string, got {experiment!r}")
         try:
             json.dumps(dict(config or {}), allow_nan=False)
         except (TypeError, ValueError) as error:
             raise ValueError(f"`config` must be a JSON-serialisable mapping: {error}") from None
-        self.ledger = ledger
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise ValueError(f"`seed` must be an int or None, got {seed!r}")
+        if batch_size is not None and (
+            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+        ):
+            raise ValueError(f"`batch_size` must be an int >= 1 or None, got {batch_size!r}")
+        if not isinstance(stop_training, bool):
+            raise ValueError(f"`stop_training` must be True or False, got {stop_training!r}")
         self.experiment = experiment
         self.config = dict(config or {})
         self.seed = seed
         self.batch_size = batch_size
         self.stop_training = stop_training
+        self.driven_by: Any = None
+        self.attempt: AttemptTracker | None = None
+        self.record: Attempt | None = None
         self._listeners: list[Any] = []
-        # Set by `Restarts`, which then decides when attempts begin, end and stop training.
-        self._managed = False
-        self.outcome: str | None = None
-        self.steps = 0
-        self._first_epoch: int | None = None
-        self._budget: int | None = None
-        self._begin_attempt(0)
+        self._next_check = 0
+        self._budget_pending = False
+
+    # ------------------------------------------------------------- properties
 
     @property
     def monitor(self) -> str:
         """The monitored metric's name."""
-        return self.watch.monitor
+        return self.target.metric
 
     @property
-    def target(self) -> float:
-        """The target value."""
-        return self.watch.target
+    def stepwise(self) -> bool:
+        """True when checks happen every `check_every` gradient steps, not per epoch."""
+        return self.check_every != "epoch"
+
+    @property
+    def evaluates(self) -> bool:
+        """True when step-wise checks evaluate validation data (a `val_` metric)."""
+        return self.stepwise and self.monitor.startswith("val_")
+
+    @property
+    def reached(self) -> bool:
+        """Whether the current (or last) attempt reached the target."""
+        return self.attempt is not None and self.attempt.reached
+
+    @property
+    def diverged(self) -> bool:
+        """Whether the current (or last) attempt's loss or metric became non-finite."""
+        return self.attempt is not None and self.attempt.diverged
+
+    @property
+    def steps_to_target(self) -> int | None:
+        """The attempt's steps at the check that met the target, or `None`."""
+        return None if self.attempt is None else self.attempt.steps_to_target
+
+    @property
+    def samples_to_target(self) -> int | None:
+        """Samples seen by the check that met the target, when `batch_size` is known."""
+        if self.steps_to_target is None or self.batch_size is None:
+            return None
+        return self.steps_to_target * self.batch_size
+
+    @property
+    def seconds_to_target(self) -> float | None:
+        """Wall-clock seconds from the attempt's start to the check that met the target."""
+        return None if self.attempt is None else self.attempt.seconds_to_target
+
+    @property
+    def curve(self) -> list[tuple[int, float]]:
+        """The `(steps, value)` pairs seen at each check, steps from the attempt's start."""
+        return [] if self.attempt is None else self.attempt.checks
+
+    @property
+    def best_value(self) -> float | None:
+        """The best monitored value the attempt saw."""
+        return None if self.attempt is None else self.attempt.best_value
+
+    @property
+    def outcome(self) -> str | None:
+        """How the last finished attempt ended, or `None` while it runs."""
+        return None if self.record is None else self.record.outcome
+
+    @property
+    def total_steps(self) -> int:
+        """Gradient steps the current (or last) attempt has run."""
+        if self.attempt is None:
+            return 0
+        end = self.attempt.end_step
+        return self.attempt.steps_run(optimizer_step(self.model) if end is None else end)
 
     def add_listener(self, listener: Any) -> None:
         """Register an object told of checks and the ends of attempts and of training.
@@ -136,172 +228,143 @@ class TargetStopping(keras.callbacks.Callback):
         """
         self._listeners.append(listener)
 
-    @property
-    def samples_to_target(self) -> int | None:
-        """Samples seen by the check that met the target, when `batch_size` is known."""
-        if self.steps_to_target is None or self.batch_size is None:
-            return None
-        return self.steps_to_target * self.batch_size
+    # -------------------------------------------- attempts (used by Restarts too)
 
-    @property
-    def finished(self) -> bool:
-        """Whether checks are over: diverged, or reached with `stop_training` on.
+    def begin_attempt(
+        self,
+        budget: int | None = None,
+        number: int = 0,
+        seed: int | None = None,
+        run: str | None = None,
+    ) -> AttemptTracker:
+        """Begin an attempt at the model's current optimizer step.
 
-        With `stop_training=False` checks go on after the target, so the curve and the best
-        value cover the whole run while `steps_to_target` keeps the first success.
+        Args:
+            budget: the steps the attempt may run (its cutoff), `None` when unknown.
+            number: the attempt's number within its series.
+            seed: the seed of its initial weights (default: this callback's `seed`).
+            run: the id of its series (default: a fresh one).
         """
-        return self._diverged or (self.reached and self.stop_training)
+        step = optimizer_step(self.model)
+        self.attempt = AttemptTracker(
+            self.target,
+            start_step=step,
+            budget=budget,
+            number=number,
+            seed=self.seed if seed is None else seed,
+            run=run,
+            experiment=self.experiment,
+            config=self.config,
+            batch_size=self.batch_size,
+        )
+        self.record = None
+        self._next_check = step + (self.check_every if self.stepwise else 0)
+        return self.attempt
 
-    @property
-    def diverged(self) -> bool:
-        """Whether the current attempt's loss or metric became non-finite."""
-        return self._diverged
-
-    @property
-    def total_steps(self) -> int:
-        """Gradient steps since the current attempt (this `fit`) began."""
-        return optimizer_step(self.model) - self._start_step
-
-    def _begin_attempt(self, step: int) -> None:
-        self.reached = False
-        self.steps_to_target = None
-        self.seconds_to_target = None
-        self.curve = []
-        self.best_value = None
-        self._diverged = False
-        self._start_step = step
-        self._next_check = step + (self.watch.check_every if self.watch.stepwise else 0)
-        self._started = time.perf_counter()
-
-    # ------------------------------------------------------------------ hooks
-
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self.outcome = None
-        self.steps = 0
-        self._first_epoch = None
-        self._budget = None
-        if not self._managed:
-            self._begin_attempt(optimizer_step(self.model))
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if self._first_epoch is None:
-            self._first_epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if not self.watch.stepwise or self.finished:
+    def observe_batch(self, logs: dict[str, Any] | None) -> None:
+        """Check the target after a batch when a step-wise check is due."""
+        if not self.stepwise or not self._checking:
             return
         step = optimizer_step(self.model)
         if step < self._next_check:
             return
-        every = self.watch.check_every
-        self._next_check = step + every - (step - self._start_step) % every
-        if _is_non_finite(logs, "loss"):
-            self._diverge()
+        every = self.check_every
+        self._next_check = step + every - self.attempt.steps_run(step) % every
+        if non_finite_loss(logs):
+            self.attempt.record_divergence()
             return
-        value = (
-            self.watch.evaluate(self.model)
-            if self.watch.stepwise_validation
-            else self.watch.value_from_logs(logs)
-        )
+        value = self.reader.evaluate(self.model) if self.evaluates else self.reader.from_logs(logs)
         self._check(step, value)
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if self.finished:
+    def observe_epoch(self, logs: dict[str, Any] | None) -> None:
+        """Check the target at an epoch's end (per-epoch checks), or notice a non-finite loss."""
+        if not self._checking:
             return
-        if _is_non_finite(logs, "loss"):
-            self._diverge()
-        elif not self.watch.stepwise:
-            self._check(optimizer_step(self.model), self.watch.value_from_logs(logs))
-
-    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        if self._managed:
+        step = optimizer_step(self.model)
+        if self.attempt.steps_run(step) == 0:
+            # An attempt that has not trained yet (one a restart began on the epoch's last
+            # batch) is not judged on another attempt's epoch.
             return
-        self.steps = self.total_steps
-        planned = self._planned_steps()
-        if self.reached:
-            self.outcome = "reached"
-        elif self._diverged:
-            self.outcome = "diverged"
-        elif planned is not None and self.steps >= planned:
-            self.outcome = "cutoff"
-        else:
-            self.outcome = "stopped"
-        # A run stopped early by someone else is only known to fail up to where it stopped;
-        # one that diverged would never have succeeded within its planned budget.
-        self._budget = None if self.outcome == "stopped" else planned
-        attempt = self.attempt()
-        if self.ledger is not None:
-            self.ledger.add(attempt)
-        for listener in self._listeners:
-            listener.on_attempt_end(self, attempt)
-            listener.on_training_end(self)
+        if non_finite_loss(logs):
+            self.attempt.record_divergence()
+        elif not self.stepwise:
+            self._check(step, self.reader.from_logs(logs))
 
-    # ---------------------------------------------------------------- results
+    def end_attempt(self) -> Attempt:
+        """End the current attempt at the model's optimizer step; record and announce it.
 
-    def attempt(
-        self,
-        number: int = 0,
-        steps: int | None = None,
-        budget: int | None = None,
-        outcome: str | None = None,
-        seed: int | None = None,
-    ) -> Attempt:
-        """The current attempt as a ledger `Attempt`, its steps counted from its start.
-
-        Without arguments, the record of a finished `fit`; `Restarts` passes the attempt's
-        number, steps, budget, outcome and seed.
+        Returns:
+            The attempt's record, as written to the ledger.
         """
-        if steps is None:
-            steps = self.steps_to_target - self._start_step if self.reached else self.steps
-        budget = self._budget if budget is None else budget
-        return Attempt(
-            experiment=self.experiment,
-            target_metric=self.monitor,
-            target_value=self.target,
-            steps=steps,
-            reached=self.reached,
-            budget=budget if budget is not None and budget >= steps else None,
-            outcome=outcome or self.outcome,
-            config=self.config,
-            seed=self.seed if seed is None else seed,
-            attempt=number,
-            samples=None if self.batch_size is None else steps * self.batch_size,
-            seconds=self.seconds_to_target if self.reached else time.perf_counter() - self._started,
-            best_value=self.best_value,
-            curve=[(step - self._start_step, value) for step, value in self.curve],
-        )
+        record = self.attempt.end(optimizer_step(self.model))
+        self.record = record
+        if self.ledger is not None:
+            self.ledger.add(record)
+        for listener in self._listeners:
+            listener.on_attempt_end(self, record)
+        return record
+
+    @property
+    def _checking(self) -> bool:
+        """Whether checks go on: after the target only when `stop_training` is off."""
+        attempt = self.attempt
+        if attempt is None or attempt.record is not None or attempt.diverged:
+            return False
+        return not (attempt.reached and self.stop_training)
 
     def _check(self, step: int, value: float) -> None:
-        if self.watch.direction is None:  # compiled metrics exist only once training runs
-            self.watch.bind(self.model)
-        if not math.isfinite(value):
-            self._diverge()
-            return
-        self.curve.append((step, value))
-        if self.watch.better(value, self.best_value):
-            self.best_value = value
-        if not self.reached and self.watch.reached(value):
-            self.reached = True
-            self.steps_to_target = step
-            self.seconds_to_target = time.perf_counter() - self._started
-            if self.stop_training and not self._managed:
-                self.model.stop_training = True
+        if self.target.direction is None:  # compiled metrics exist only once training runs
+            self.target = self.attempt.target = resolve_direction(self.target, self.model)
+        self.attempt.record_check(step, value)
         for listener in self._listeners:
             listener.on_check(self, value)
 
-    def _diverge(self) -> None:
-        self._diverged = True
-        if not self._managed:
+    # ------------------------------------------------------------------ hooks
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.driven_by is not None:
+            raise ValueError(
+                "this TargetStopping is driven by a Restarts: pass only the Restarts to `fit`, "
+                "or every attempt would be recorded twice"
+            )
+        self.begin_attempt()
+        self._budget_pending = True
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self._budget_pending:  # `initial_epoch` is known only now
+            epochs, steps = self.params.get("epochs"), self.params.get("steps")
+            self.attempt.budget = (epochs - epoch) * steps if epochs and steps else None
+            self._budget_pending = False
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.observe_batch(logs)
+        self._stop_if_over()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.observe_epoch(logs)
+        self._stop_if_over()
+
+    def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
+        self.end_attempt()
+        for listener in self._listeners:
+            listener.on_training_end(self)
+
+    def _stop_if_over(self) -> None:
+        if self.attempt.diverged or (self.attempt.reached and self.stop_training):
             self.model.stop_training = True
 
-    def _planned_steps(self) -> int | None:
-        epochs, steps = self.params.get("epochs"), self.params.get("steps")
-        if not epochs or not steps:
-            return None
-        return (epochs - (self._first_epoch or 0)) * steps
 
+def as_ledger(ledger: Ledger | str | os.PathLike[str] | None) -> Ledger | None:
+    """A `Ledger` from a ledger, a path or a database URL (`None` stays `None`).
 
-def _is_non_finite(logs: dict[str, Any] | None, name: str) -> bool:
-    if not logs or name not in logs:
-        return False
-    return not math.isfinite(float(keras.ops.convert_to_numpy(logs[name])))
+    Raises:
+        TypeError: for anything else.
+    """
+    if ledger is None or isinstance(ledger, Ledger):
+        return ledger
+    if isinstance(ledger, (str, os.PathLike)):
+        return Ledger(ledger)
+    raise TypeError(
+        f"`ledger` must be a keras_effort.Ledger, a path or a database URL, got "
+        f"{type(ledger).__name__}"
+    )

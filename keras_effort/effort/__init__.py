@@ -5,25 +5,39 @@ TensorBoard, reports, the tuner oracle) is computed here.
 """
 
 from keras_effort.effort.distribution import (
+    MEASURES,
     EffortEstimate,
     RuntimeDistribution,
     SuccessCurve,
+    check_measure,
+    measure_effort,
 )
+from keras_effort.effort.profile import performance_profile, performance_ratios
 from keras_effort.effort.table import (
     SINGLE_RUN_TOLERANCE,
     EffortSummary,
     effort_table,
+    runtime_distributions,
     steps_to_target,
     summarize,
 )
+from keras_effort.effort.target import Target, infer_direction
 
 __all__ = [
+    "MEASURES",
     "SINGLE_RUN_TOLERANCE",
     "EffortEstimate",
     "EffortSummary",
     "RuntimeDistribution",
     "SuccessCurve",
+    "Target",
+    "check_measure",
     "effort_table",
+    "infer_direction",
+    "measure_effort",
+    "performance_profile",
+    "performance_ratios",
+    "runtime_distributions",
     "steps_to_target",
     "summarize",
 ]

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
+import statistics
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
-MEASURES = ("koza", "expected")
+# The effort measures every view can rank or report by: `l(c*)` and Koza's effort.
+MEASURES = ("expected", "koza")
 
 # Relative slack when rounding R(z, i) up: ln(1-z) / ln(1-P) is an exact integer for some
 # (z, P) pairs, e.g. z=0.99, P=0.9 gives 2, but its floating-point value may sit just above.
@@ -62,6 +65,14 @@ class SuccessCurve:
     steps: np.ndarray
     probability: np.ndarray
     horizon: int
+
+
+class AttemptLike(Protocol):
+    """What the censoring rule reads of an attempt (`keras_effort.ledger.Attempt` has it)."""
+
+    steps: int
+    reached: bool
+    budget: int | None
 
 
 class RuntimeDistribution:
@@ -109,6 +120,29 @@ class RuntimeDistribution:
         observed = np.where(reached, step_values, budget_values)
         horizon = int(np.nanmax(np.fmax(budget_values, step_values)))
         self._init_from_observations(observed, reached, horizon)
+
+    @classmethod
+    def from_attempts(cls, attempts: Iterable[AttemptLike]) -> RuntimeDistribution:
+        """The runtime distribution of attempts at one target: the censoring rule.
+
+        An attempt that reached the target is observed at its `steps`. One that did not is
+        known only not to have succeeded within its `budget`, the steps it was allowed (an
+        attempt cut at its cutoff, or one that diverged and would not have succeeded later),
+        or, when no budget is recorded (an attempt stopped early), within the `steps` it ran.
+
+        Args:
+            attempts: records with `steps`, `reached` and `budget` attributes.
+
+        Raises:
+            ValueError: when there is no attempt, or a step or budget is not a count.
+        """
+        steps: list[int | None] = []
+        budgets: list[int] = []
+        for attempt in attempts:
+            censored_at = attempt.steps if attempt.budget is None else attempt.budget
+            steps.append(attempt.steps if attempt.reached else None)
+            budgets.append(max(censored_at, attempt.steps))
+        return cls(steps, budgets)
 
     @classmethod
     def _from_observations(
@@ -199,6 +233,36 @@ class RuntimeDistribution:
             probability=self._probability.copy(),
             horizon=self._horizon,
         )
+
+    def success_interval(self, level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+        """Pointwise confidence interval of `P(T <= step)` at each step of `success_curve()`.
+
+        Greenwood's variance of the Kaplan-Meier estimate on the log-log scale (Kalbfleisch &
+        Prentice 2002, section 1.4), which keeps the interval inside [0, 1]. Where `P` reaches
+        1 the log-log scale is undefined and both bounds are NaN.
+
+        Args:
+            level: the interval's coverage at each step, in (0, 1).
+
+        Returns:
+            `(low, high)`: arrays aligned with `success_curve().steps`.
+        """
+        level = _check_probability(level, "level")
+        quantile = statistics.NormalDist().inv_cdf(0.5 + level / 2.0)
+        at_risk = self.runs - np.searchsorted(np.sort(self._observed), self._event_steps)
+        events = np.unique(self._observed[self._reached], return_counts=True)[1]
+        survival = 1.0 - self._probability
+        with np.errstate(divide="ignore", invalid="ignore"):
+            greenwood = np.cumsum(events / (at_risk * (at_risk - events)))
+            spread = np.exp(quantile * np.sqrt(greenwood) / np.abs(np.log(survival)))
+            low, high = 1.0 - survival ** (1.0 / spread), 1.0 - survival**spread
+        undefined = survival <= 0.0
+        low[undefined] = high[undefined] = np.nan
+        return low, high
+
+    def censoring_steps(self) -> np.ndarray:
+        """The steps at which the runs that did not reach the target were censored, ascending."""
+        return np.sort(self._observed[~self._reached]).astype(np.int64)
 
     def median_steps(self) -> float:
         """The smallest step by which half the runs are estimated to succeed (`inf` if none)."""
@@ -298,8 +362,7 @@ class RuntimeDistribution:
             `(low, high)`, the lower and upper percentiles taken without interpolation (so
             infinite resamples give an infinite bound rather than NaN).
         """
-        if measure not in MEASURES:
-            raise ValueError(f"`measure` must be one of {MEASURES}, got {measure!r}")
+        check_measure(measure)
         level = _check_probability(level, "level")
         z = _check_probability(z)
         if not isinstance(n_boot, numbers.Integral) or n_boot < 1:
@@ -311,13 +374,41 @@ class RuntimeDistribution:
             resampled = RuntimeDistribution._from_observations(
                 self._observed[sample], self._reached[sample], self._horizon
             )
-            estimates[b] = (
-                resampled.koza_effort(z).steps if measure == "koza" else resampled.expected_steps()
-            )
+            estimates[b] = measure_effort(resampled, measure, z)
         tail = (1.0 - level) / 2.0
         low = np.quantile(estimates, tail, method="lower")
         high = np.quantile(estimates, 1.0 - tail, method="higher")
         return float(low), float(high)
+
+
+def check_measure(measure: str) -> str:
+    """`measure` itself when it is one of `MEASURES`.
+
+    Raises:
+        ValueError: naming the allowed measures otherwise.
+    """
+    if measure not in MEASURES:
+        raise ValueError(f"`measure` must be one of {MEASURES}, got {measure!r}")
+    return measure
+
+
+def measure_effort(
+    distribution: RuntimeDistribution, measure: str = "expected", z: float = 0.99
+) -> float:
+    """The effort of `distribution` by the named measure, in gradient steps (`inf` if unreached).
+
+    Args:
+        distribution: the runtime distribution.
+        measure: `"expected"`, `l(c*)`, the expected steps restarting at the optimal cutoff;
+            or `"koza"`, Koza's computational effort at confidence `z`.
+        z: the confidence of Koza's effort, in (0, 1).
+
+    Raises:
+        ValueError: for an unknown measure or a `z` outside (0, 1).
+    """
+    if check_measure(measure) == "koza":
+        return distribution.koza_effort(z).steps
+    return distribution.expected_steps()
 
 
 def _runs_needed(z: float, probability: np.ndarray) -> np.ndarray:

@@ -14,8 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from keras_effort.effort.distribution import RuntimeDistribution
-
-MODES = ("max", "min")
+from keras_effort.effort.target import meets, mode_direction
 
 # One long run counts as the best strategy when it costs at most this much more than l(c*).
 SINGLE_RUN_TOLERANCE = 0.05
@@ -41,6 +40,8 @@ class EffortSummary:
             only when it fails (COCO's aRT when budgets are equal).
         regime: `"single run"` when `l(budget)` is within 5% of `l(c*)`, `"restarts"` when
             restarting at `c*` is cheaper, `"unreached"` when no run reached the target.
+        successes: the number of runs that reached the target; the estimates rest on them.
+        z: the confidence of Koza's effort.
     """
 
     target: float
@@ -54,6 +55,8 @@ class EffortSummary:
     budget: int
     expected_steps_single_run: float
     regime: str
+    successes: int = 0
+    z: float = 0.99
 
     def as_dict(self) -> dict[str, object]:
         """The row as a plain dict (JSON-friendly apart from `inf`)."""
@@ -92,6 +95,8 @@ def summarize(distribution: RuntimeDistribution, target: float, z: float = 0.99)
         budget=distribution.horizon,
         expected_steps_single_run=single_run,
         regime=regime,
+        successes=distribution.successes,
+        z=z,
     )
 
 
@@ -138,6 +143,32 @@ def effort_table(
     Returns:
         One `EffortSummary` per target, in the order given.
     """
+    distributions = runtime_distributions(curves, targets, mode=mode, budgets=budgets)
+    return [
+        summarize(distribution, target, z)
+        for target, distribution in zip(targets, distributions, strict=True)
+    ]
+
+
+def runtime_distributions(
+    curves: Sequence[Curve],
+    targets: Sequence[float],
+    *,
+    mode: str = "max",
+    budgets: int | Sequence[int] | None = None,
+) -> list[RuntimeDistribution]:
+    """The runtime distribution of steps to each target, from the metric curves of runs.
+
+    Args:
+        curves: one `(steps, values)` pair per run; runs may have different lengths.
+        targets: the metric values to reach, each giving one distribution.
+        mode: `"max"` when larger metric values are better, `"min"` otherwise.
+        budgets: the steps each run was allowed (one int, or one per run); by default the last
+            step of each run's curve.
+
+    Returns:
+        One `RuntimeDistribution` per target, in the order given.
+    """
     if len(curves) == 0:
         raise ValueError("`curves` is empty: at least one run is needed")
     if len(targets) == 0:
@@ -145,7 +176,7 @@ def effort_table(
     checked = [_check_curve(steps, values, index) for index, (steps, values) in enumerate(curves)]
     if budgets is None:
         budgets = [int(steps[-1]) for steps, _ in checked]
-    rows = []
+    distributions = []
     for target in targets:
         if not math.isfinite(target):
             raise ValueError(f"`targets` must be finite numbers, got {target!r}")
@@ -153,14 +184,15 @@ def effort_table(
         for steps, values in checked:
             hits = _reaches(values, target, mode)
             reached_at.append(int(steps[hits.argmax()]) if hits.any() else None)
-        rows.append(summarize(RuntimeDistribution(reached_at, budgets), target, z))
-    return rows
+        distributions.append(RuntimeDistribution(reached_at, budgets))
+    return distributions
 
 
 def _reaches(values: np.ndarray, target: float, mode: str) -> np.ndarray:
-    if mode not in MODES:
-        raise ValueError(f"`mode` must be one of {MODES}, got {mode!r}")
-    return values >= target if mode == "max" else values <= target
+    direction = mode_direction(mode)
+    if direction is None:
+        raise ValueError(f"`mode` must be 'max' or 'min', got {mode!r}")
+    return meets(values, target, direction)
 
 
 def _check_curve(

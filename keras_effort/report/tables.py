@@ -12,6 +12,9 @@ from rich.table import Table
 from keras_effort.effort import EffortSummary, summarize
 from keras_effort.ledger import Ledger
 
+# Below this many successes an effort estimate is flagged as resting on few successes.
+FEW_SUCCESSES = 5
+
 
 @dataclass(frozen=True)
 class LedgerReportRow:
@@ -54,24 +57,50 @@ def ledger_report(
     return rows
 
 
-def effort_rich_table(
-    summaries: Sequence[EffortSummary | LedgerReportRow], title: str | None = None
-) -> Table:
-    """A rich table of effort summaries (or ledger report rows), one row per target."""
+@dataclass(frozen=True)
+class TableCells:
+    """An effort table as text, ready for any renderer (terminal, HTML).
+
+    Attributes:
+        headers: the column headers.
+        rows: one list of cell texts per row, aligned with `headers`.
+        numeric: per column, whether it holds numbers (to right-align).
+        footnotes: lines to print under the table (what the marks in the cells mean).
+    """
+
+    headers: list[str]
+    rows: list[list[str]]
+    numeric: list[bool]
+    footnotes: list[str]
+
+
+def effort_table_cells(summaries: Sequence[EffortSummary | LedgerReportRow]) -> TableCells:
+    """The cells of an effort table, one row per summary.
+
+    The Koza column names the `z` of the rows. A row whose estimates rest on fewer than
+    `FEW_SUCCESSES` successes says so in a `note` column, explained in a footnote.
+
+    Raises:
+        ValueError: when the rows were computed with different `z`.
+    """
     with_experiment = any(isinstance(row, LedgerReportRow) for row in summaries)
     with_interval = any(getattr(row, "interval", None) is not None for row in summaries)
-    table = Table(title=title, title_justify="left")
-    if with_experiment:
-        table.add_column("experiment")
-        table.add_column("metric")
-    for header in ("target", "runs", "success", "median", "Koza E(0.99)", "c*", "l(c*)"):
-        table.add_column(header, justify="right")
+    plain = [row.summary if isinstance(row, LedgerReportRow) else row for row in summaries]
+    z_values = sorted({summary.z for summary in plain})
+    if len(z_values) > 1:
+        raise ValueError(f"the rows mix Koza confidences z = {z_values}; tabulate them apart")
+    z = z_values[0] if z_values else 0.99
+    columns = [("experiment", False), ("metric", False)] if with_experiment else []
+    columns += [(header, True) for header in ("target", "runs", "success", "median")]
+    columns += [(f"Koza E({z:g})", True), ("c*", True), ("l(c*)", True)]
     if with_interval:
-        table.add_column("l(c*) 95% CI", justify="right")
-    table.add_column("l(budget)", justify="right")
-    table.add_column("regime")
-    for row in summaries:
-        summary = row.summary if isinstance(row, LedgerReportRow) else row
+        columns.append(("l(c*) 95% CI", True))
+    columns += [("l(budget)", True), ("regime", False)]
+    few = [0 < summary.successes < FEW_SUCCESSES for summary in plain]
+    if any(few):
+        columns.append(("note", False))
+    rows = []
+    for row, summary, thin in zip(summaries, plain, few, strict=True):
         cells = [row.experiment, row.metric] if with_experiment else []
         cells += [
             f"{summary.target:g}",
@@ -88,7 +117,42 @@ def effort_rich_table(
                 "" if interval is None else f"{_steps(interval[0])} to {_steps(interval[1])}"
             )
         cells += [_steps(summary.expected_steps_single_run), summary.regime]
-        table.add_row(*cells)
+        if any(few):
+            plural = "es" if summary.successes > 1 else ""
+            cells.append(f"{summary.successes} success{plural}*" if thin else "")
+        rows.append(cells)
+    footnotes = []
+    if any(few):
+        footnotes.append(
+            f"* fewer than {FEW_SUCCESSES} runs reached the target: a rough estimate "
+            "(see the bootstrap intervals)"
+        )
+    return TableCells(
+        headers=[name for name, _ in columns],
+        rows=rows,
+        numeric=[numeric for _, numeric in columns],
+        footnotes=footnotes,
+    )
+
+
+def effort_rich_table(
+    summaries: Sequence[EffortSummary | LedgerReportRow], title: str | None = None
+) -> Table:
+    """A rich table of effort summaries (or ledger report rows), one row per target.
+
+    The cells are `effort_table_cells`'; its footnotes are the table's caption.
+    """
+    cells = effort_table_cells(summaries)
+    table = Table(
+        title=title,
+        title_justify="left",
+        caption="\n".join(cells.footnotes) or None,
+        caption_justify="left",
+    )
+    for header, numeric in zip(cells.headers, cells.numeric, strict=True):
+        table.add_column(header, justify="right" if numeric else "left")
+    for row in cells.rows:
+        table.add_row(*row)
     return table
 
 

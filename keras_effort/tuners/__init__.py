@@ -2,7 +2,7 @@
 
 `EffortSearch` is the one-line swap for `keras_tuner.RandomSearch`; `EffortOracle` and
 `EffortTuner` are its two halves; `keras_effort.tuners.designs` holds the pure rules (two-level
-designs, main effects, scores, promotion).
+designs, main effects, ranking, promotion).
 """
 
 from keras_effort.tuners.oracle import EffortOracle, Target

@@ -1,4 +1,4 @@
-"""The pure rules behind `EffortOracle`: two-level designs, main effects, scores, promotion.
+"""The pure rules behind `EffortOracle`: two-level designs, main effects, ranking, promotion.
 
 Nothing here imports Keras or KerasTuner, so every rule the oracle follows is tested on plain
 numbers. All effort arithmetic comes from `keras_effort.effort`.
@@ -15,10 +15,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-
-from keras_effort.effort import RuntimeDistribution
-
-CRITERIA = ("expected", "koza")
 
 MAX_FACTORS = 7
 
@@ -153,49 +149,6 @@ def predicted_best_levels(effects: np.ndarray, fallback: Sequence[int]) -> np.nd
     fallback = np.asarray(fallback, dtype=np.int64)
     decided = np.isfinite(effects) & (effects != 0)
     return np.where(decided, np.where(effects < 0, 1, -1), fallback).astype(np.int64)
-
-
-def effort_score(
-    steps: Sequence[int],
-    reached: Sequence[bool],
-    budgets: Sequence[int],
-    criterion: str = "expected",
-    z: float = 0.99,
-) -> float:
-    """A trial's score: its expected effort to the target over its executions (lower is better).
-
-    Executions that did not reach the target are censored at their budget.
-
-    Args:
-        steps: per execution, gradient steps to the target, or steps run if not reached.
-        reached: per execution, whether it reached the target.
-        budgets: per execution, the steps it was allowed.
-        criterion: `"expected"` for `l(c*)`, the expected steps restarting at the optimal
-            cutoff; `"koza"` for Koza's effort at confidence `z`.
-        z: the confidence of Koza's effort.
-
-    Returns:
-        The effort, `inf` when no execution reached the target.
-    """
-    return _effort(runtime_distribution(steps, reached, budgets), criterion, z)
-
-
-def runtime_distribution(
-    steps: Sequence[int], reached: Sequence[bool], budgets: Sequence[int]
-) -> RuntimeDistribution:
-    """The runtime distribution of a trial's executions, failures censored at their budget."""
-    if not len(steps) == len(reached) == len(budgets) or not steps:
-        raise ValueError("`steps`, `reached` and `budgets` must be non-empty and of one length")
-    return RuntimeDistribution(
-        steps=[int(s) if r else None for s, r in zip(steps, reached, strict=True)],
-        budgets=[max(int(b), int(s)) for s, b in zip(steps, budgets, strict=True)],
-    )
-
-
-def _effort(distribution: RuntimeDistribution, criterion: str, z: float) -> float:
-    if criterion == "koza":
-        return distribution.koza_effort(z).steps
-    return distribution.expected_steps()
 
 
 def ranking_key(score: float, best_value: float | None, direction: str) -> tuple[float, float]:

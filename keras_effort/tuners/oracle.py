@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import keras_tuner
@@ -13,7 +12,14 @@ import numpy as np
 from keras_tuner.engine.hyperparameters import Boolean, Choice, Fixed
 from keras_tuner.engine.trial import Trial, TrialStatus
 
-from keras_effort.callbacks._monitor import TargetMonitor
+from keras_effort.effort import (
+    MEASURES,
+    RuntimeDistribution,
+    Target,
+    check_measure,
+    measure_effort,
+)
+from keras_effort.ledger import OUTCOMES, Attempt
 from keras_effort.tuners import designs
 
 STRATEGIES = ("staged", "random")
@@ -38,74 +44,36 @@ _REFINE_SCALE = 0.1
 _REFINE_SWITCH = 0.25
 
 
-@dataclass(frozen=True)
-class Target:
-    """The metric value a trial must reach.
+# The fields of an attempt that cross gRPC to the oracle as numeric metrics, per execution.
+_ATTEMPT_METRICS = ("steps", "reached", "budget", "best", "seconds", "outcome")
 
-    Args:
-        metric: the monitored metric as named in `fit`'s logs, e.g. `"val_accuracy"`.
-        value: the value to reach.
-        mode: `"max"`, `"min"` or `"auto"` (inferred from the metric's name).
+
+def attempt_metrics(index: int, attempt: Attempt) -> dict[str, float]:
+    """The numeric metrics that carry execution `index`'s attempt to the oracle.
+
+    A distributed oracle sees only numbers: `None` travels as NaN, the outcome as its index
+    in `keras_effort.ledger.OUTCOMES`.
     """
-
-    metric: str
-    value: float
-    mode: str = "auto"
-
-
-@dataclass(frozen=True)
-class Execution:
-    """One execution of a trial, as reported to the oracle in numeric metrics.
-
-    Attributes:
-        steps: steps to the target if reached, else steps run (the censoring point).
-        reached: whether the target was reached.
-        budget: the steps it was allowed (a failure is censored there).
-        best: the best monitored value seen (`nan` if never measured).
-        spent: gradient steps actually run.
-    """
-
-    steps: int
-    reached: bool
-    budget: int
-    best: float
-    spent: int
-
-
-def execution_metrics(index: int, execution: Execution) -> dict[str, float]:
-    """The numeric metrics that carry one execution to the oracle (they cross gRPC)."""
+    values = (
+        attempt.steps,
+        attempt.reached,
+        attempt.budget,
+        attempt.best_value,
+        attempt.seconds,
+        OUTCOMES.index(attempt.outcome),
+    )
     return {
-        f"execution_{index}_steps": float(execution.steps),
-        f"execution_{index}_reached": float(execution.reached),
-        f"execution_{index}_budget": float(execution.budget),
-        f"execution_{index}_best": float(execution.best),
-        f"execution_{index}_spent": float(execution.spent),
+        f"execution_{index}_{name}": math.nan if value is None else float(value)
+        for name, value in zip(_ATTEMPT_METRICS, values, strict=True)
     }
 
 
-def executions_of(trial: Trial) -> list[Execution]:
-    """The executions a trial reported, read back from its metrics."""
-    metrics = trial.metrics
-    if not metrics.exists("executions"):
-        return []
-
-    def last(name: str) -> float:
-        return float(metrics.get_last_value(name))
-
-    return [
-        Execution(
-            steps=int(last(f"execution_{i}_steps")),
-            reached=last(f"execution_{i}_reached") > 0.5,
-            budget=int(last(f"execution_{i}_budget")),
-            best=last(f"execution_{i}_best"),
-            spent=int(last(f"execution_{i}_spent")),
-        )
-        for i in range(int(last("executions")))
-    ]
-
-
 def as_target(target: Target | tuple[Any, ...]) -> Target:
-    """Normalise `("val_accuracy", 0.9)` or `("val_loss", 0.2, "min")` to a `Target`."""
+    """Normalise `("val_accuracy", 0.9)` or `("val_loss", 0.2, "min")` to a `Target`.
+
+    Raises:
+        ValueError: for anything else, or a target `Target` refuses.
+    """
     if isinstance(target, Target):
         return target
     if isinstance(target, (tuple, list)) and len(target) in (2, 3):
@@ -189,13 +157,21 @@ class EffortOracle(keras_tuner.Oracle):
         max_consecutive_failed_trials: int = 3,
     ) -> None:
         self.target = as_target(target)
-        monitor = TargetMonitor(self.target.metric, self.target.value, self.target.mode)
-        if monitor.direction is None:
+        if self.target.direction is None:
             raise ValueError(
                 f"cannot infer whether {self.target.metric!r} should go up or down; pass "
                 "`target=(metric, value, 'max')` or `'min'`"
             )
-        self.direction = monitor.direction
+        self.direction = self.target.direction
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise ValueError(f"`seed` must be an int or None, got {seed!r}")
+        if hyperparameters is not None and not isinstance(
+            hyperparameters, keras_tuner.HyperParameters
+        ):
+            raise ValueError(
+                "`hyperparameters` must be a keras_tuner.HyperParameters or None, got "
+                f"{type(hyperparameters).__name__}"
+            )
         for name, value in (
             ("max_trials", max_trials),
             ("max_steps", max_steps),
@@ -213,8 +189,10 @@ class EffortOracle(keras_tuner.Oracle):
         for name, value in (("screen_budget", screen_budget), ("anchor_budget", anchor_budget)):
             if not isinstance(value, numbers.Real) or not 0.0 < float(value) <= 1.0:
                 raise ValueError(f"`{name}` must be a number in (0, 1], got {value!r}")
-        if criterion not in designs.CRITERIA:
-            raise ValueError(f"`criterion` must be one of {designs.CRITERIA}, got {criterion!r}")
+        try:
+            check_measure(criterion)
+        except ValueError:
+            raise ValueError(f"`criterion` must be one of {MEASURES}, got {criterion!r}") from None
         if strategy not in STRATEGIES:
             raise ValueError(f"`strategy` must be one of {STRATEGIES}, got {strategy!r}")
         if screen_runs is not None:
@@ -416,24 +394,16 @@ class EffortOracle(keras_tuner.Oracle):
             best = [t for t in self.get_best_trials(1) if t.status == TrialStatus.COMPLETED]
             return [_configuration(best[0])] if best else []
         keys = [self.ranking_key(trial) for trial in anchors]
-        measure = "koza" if self.criterion == "koza" else "expected"
-        intervals = []
-        for trial in anchors:
-            executions = executions_of(trial)
-            distribution = designs.runtime_distribution(
-                [e.steps for e in executions],
-                [e.reached for e in executions],
-                [e.budget for e in executions],
+        intervals = [
+            RuntimeDistribution.from_attempts(self.attempts_of(trial)).confidence_interval(
+                self.criterion,
+                level=self.promotion_level,
+                n_boot=_PROMOTION_RESAMPLES,
+                seed=self.seed,
+                z=self.z,
             )
-            intervals.append(
-                distribution.confidence_interval(
-                    measure,
-                    level=self.promotion_level,
-                    n_boot=_PROMOTION_RESAMPLES,
-                    seed=self.seed,
-                    z=self.z,
-                )
-            )
+            for trial in anchors
+        ]
         promoted = designs.promote(keys, intervals, self.bridge_size)
         self.promotions = [
             {
@@ -477,32 +447,62 @@ class EffortOracle(keras_tuner.Oracle):
 
     # ---------------------------------------------------------------- scoring
 
-    def score_trial(self, trial: Trial) -> None:
-        """Score a completed trial by its effort to the target over its executions."""
-        executions = executions_of(trial)
-        if not executions:
-            trial.score = math.nan  # KerasTuner marks a NaN-scored trial invalid
-            return
-        trial.score = designs.effort_score(
-            [e.steps for e in executions],
-            [e.reached for e in executions],
-            [e.budget for e in executions],
-            self.criterion,
-            self.z,
-        )
-        trial.best_step = 0
+    def attempts_of(self, trial: Trial) -> list[Attempt]:
+        """The attempts a trial's executions reported (see `attempt_metrics`), in order."""
+        metrics = trial.metrics
+        if not metrics.exists("executions"):
+            return []
+
+        def value(index: int, name: str) -> float | None:
+            number = float(metrics.get_last_value(f"execution_{index}_{name}"))
+            return None if math.isnan(number) else number
+
+        attempts = []
+        for index in range(int(metrics.get_last_value("executions"))):
+            budget = value(index, "budget")
+            attempts.append(
+                Attempt(
+                    experiment=f"trial_{trial.trial_id}",
+                    target_metric=self.target.metric,
+                    target_value=self.target.value,
+                    steps=int(value(index, "steps")),
+                    reached=value(index, "reached") == 1.0,
+                    budget=None if budget is None else int(budget),
+                    outcome=OUTCOMES[int(value(index, "outcome"))],
+                    attempt=0,
+                    run=f"trial_{trial.trial_id}/execution_{index}",
+                    seconds=value(index, "seconds"),
+                    best_value=value(index, "best"),
+                )
+            )
+        return attempts
+
+    def score(self, attempts: list[Attempt]) -> float:
+        """A trial's score: the effort (`criterion`, `z`) of its executions' attempts.
+
+        Executions that missed the target are censored by `RuntimeDistribution.from_attempts`.
+        `inf` when none reached the target; lower is better.
+        """
+        return measure_effort(RuntimeDistribution.from_attempts(attempts), self.criterion, self.z)
+
+    def trial_results(self, attempts: list[Attempt]) -> dict[str, float]:
+        """What a tuner reports for a trial: its score (`effort`) and every attempt's metrics."""
+        results = {OBJECTIVE: self.score(attempts), "executions": float(len(attempts))}
+        for index, attempt in enumerate(attempts):
+            results.update(attempt_metrics(index, attempt))
+        return results
 
     def ranking_key(self, trial: Trial) -> tuple[float, float]:
         """The trial's place in the ranking (`designs.ranking_key`), smaller is better."""
+        values = [a.best_value for a in self.attempts_of(trial) if a.best_value is not None]
+        best = None if not values else (max(values) if self.direction == "up" else min(values))
         return designs.ranking_key(
-            math.inf if trial.score is None else trial.score,
-            best_value(trial, self.direction),
-            self.direction,
+            math.inf if trial.score is None else trial.score, best, self.direction
         )
 
     def _sort_key(self, trial: Trial) -> tuple[tuple[float, float], int]:
         # Among equal keys, the trial with more executions is the better-supported one.
-        return self.ranking_key(trial), -len(executions_of(trial))
+        return self.ranking_key(trial), -len(self.attempts_of(trial))
 
     def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
         """The completed trials ranked by effort, then unreached ones by their best value.
@@ -532,7 +532,7 @@ class EffortOracle(keras_tuner.Oracle):
 
     def total_steps(self) -> int:
         """Gradient steps run by every execution reported so far, over the whole search."""
-        return sum(e.spent for trial in self.trials.values() for e in executions_of(trial))
+        return sum(a.steps for trial in self.trials.values() for a in self.attempts_of(trial))
 
     @property
     def stage(self) -> str:
@@ -608,14 +608,6 @@ def two_levels(hp: Any) -> tuple[Any, Any]:
     if isinstance(hp, Choice):
         return hp.values[0], hp.values[-1]
     return _native(hp.prob_to_value(0.25)), _native(hp.prob_to_value(0.75))
-
-
-def best_value(trial: Trial, direction: str) -> float | None:
-    """The best monitored value over a trial's executions (`direction` `"up"` or `"down"`)."""
-    values = [e.best for e in executions_of(trial) if math.isfinite(e.best)]
-    if not values:
-        return None
-    return max(values) if direction == "up" else min(values)
 
 
 def _options(hp: Any) -> list[Any]:

@@ -13,24 +13,16 @@ import keras
 import keras_tuner
 from keras_tuner.engine.trial import Trial, TrialStatus
 
-# Forwards fit's epoch and batch hooks to the tuner's, as `keras_tuner.Tuner.run_trial` does.
-from keras_tuner.src.engine.tuner_utils import TunerCallback
-
-from keras_effort.callbacks import EffortTensorBoard, TargetStopping
-from keras_effort.callbacks._monitor import optimizer_step
-from keras_effort.ledger import Ledger
+from keras_effort.callbacks import EffortTensorBoard, Restarts, TargetStopping
+from keras_effort.effort import Target
+from keras_effort.ledger import Attempt, Ledger
 from keras_effort.tuners import designs
 from keras_effort.tuners.oracle import (
     EXECUTIONS,
     MAX_STEPS,
-    OBJECTIVE,
     SEED,
     STAGE,
     EffortOracle,
-    Execution,
-    Target,
-    execution_metrics,
-    executions_of,
 )
 
 # Checks of the target per execution when `check_every` is not given.
@@ -117,7 +109,7 @@ class EffortTuner(keras_tuner.Tuner):
         if isinstance(self.oracle, EffortOracle):
             return self.oracle.total_steps()
         trials = self.oracle.get_best_trials(2**31 - 1)
-        return sum(int(e.spent) for trial in trials for e in executions_of(trial))
+        return sum(a.steps for trial in trials for a in self.effort_oracle.attempts_of(trial))
 
     def _ledger_path(self) -> str:
         return os.path.join(self.project_dir, "ledger.sqlite")
@@ -125,7 +117,11 @@ class EffortTuner(keras_tuner.Tuner):
     # ---------------------------------------------------------------- trials
 
     def run_trial(self, trial: Trial, *args: Any, **kwargs: Any) -> dict[str, float]:
-        """Run the trial's executions; return its effort and per-execution numeric metrics."""
+        """Run the trial's executions as attempts; return what the oracle scores them by.
+
+        Each execution is one attempt of a `Restarts` whose policy is the trial's budget, so
+        the tuner, the callbacks and the ledger share one record of every attempt.
+        """
         hp = trial.hyperparameters
         budget = int(hp.values[MAX_STEPS])
         executions = int(hp.values[EXECUTIONS])
@@ -136,10 +132,10 @@ class EffortTuner(keras_tuner.Tuner):
         if self.target.metric.startswith("val_"):
             kwargs.pop("validation_data", None)  # evaluated step-wise by TargetStopping
         original_callbacks = kwargs.pop("callbacks", [])
-        kwargs["epochs"] = budget  # at least one step per epoch: the budget stops training
+        kwargs["epochs"] = _epochs_for(budget, args, kwargs)
+        verbose = 1 if kwargs.get("verbose", 1) else 0
 
-        results: dict[str, float] = {"executions": float(executions)}
-        recorded: list[Execution] = []
+        attempts: list[Attempt] = []
         best_key: tuple[float, float] | None = None
         for execution in range(executions):
             seed = base_seed + execution
@@ -147,64 +143,43 @@ class EffortTuner(keras_tuner.Tuner):
             model = self._try_build(hp)
             if not self._target_checked:
                 self._check_target(model, validation_data, args, kwargs)
-            stop = TargetStopping(
+            stopping = TargetStopping(
                 self.target.metric,
                 self.target.value,
                 mode=self.target.mode,
                 check_every=check_every,
                 validation_data=validation_data,
+                ledger=self.ledger,
                 experiment=f"{self.project_name}/trial_{trial.trial_id}",
                 config=_scalar_values(hp.values),
-                seed=seed,
                 validation_batch_size=self.validation_batch_size,
+            )
+            # A resumed trial re-runs its execution under the same ledger key: no duplicate row.
+            restarts = Restarts(
+                stopping,
+                policy=[budget],
+                max_steps=budget,
+                seed=seed,
+                run=f"trial_{trial.trial_id}/execution_{execution}",
+                verbose=verbose,
             )
             callbacks = self._deepcopy_callbacks(original_callbacks)
             self._configure_tensorboard_dir(callbacks, trial, execution)
-            self._bind_effort_tensorboards(callbacks, stop, trial, execution)
-            callbacks += [stop, _StepBudget(budget), TunerCallback(self, trial)]
+            self._bind_effort_tensorboards(callbacks, restarts, trial, execution)
+            callbacks += [restarts, _TunerHooks(self, trial)]
             self.hypermodel.fit(hp, model, *args, **dict(kwargs, callbacks=callbacks))
 
-            result = self._record(stop, budget, execution, seed)
-            recorded.append(result)
-            results.update(execution_metrics(execution, result))
+            attempt = restarts.attempts[-1]
+            attempts.append(attempt)
             key = designs.ranking_key(
-                result.steps if result.reached else math.inf,
-                result.best,
+                attempt.steps if attempt.reached else math.inf,
+                attempt.best_value,
                 self.effort_oracle.direction,
             )
             if best_key is None or key < best_key:
                 best_key = key
                 self._save_best_model(trial.trial_id, model)
-
-        results[OBJECTIVE] = designs.effort_score(
-            [e.steps for e in recorded],
-            [e.reached for e in recorded],
-            [e.budget for e in recorded],
-            self.effort_oracle.criterion,
-            self.effort_oracle.z,
-        )
-        return results
-
-    def _record(self, stop: TargetStopping, budget: int, execution: int, seed: int) -> Execution:
-        """Write the execution to the ledger and return what the oracle needs of it."""
-        spent = stop.steps
-        if stop.reached:
-            outcome, censored_at = "reached", budget
-        elif stop.diverged:
-            outcome, censored_at = "diverged", budget  # would not have succeeded later
-        elif spent >= budget:
-            outcome, censored_at = "cutoff", budget
-        else:
-            outcome, censored_at = "stopped", spent  # ended early: known to fail only so far
-        attempt = stop.attempt(number=execution, budget=censored_at, outcome=outcome, seed=seed)
-        self.ledger.add(attempt)
-        return Execution(
-            steps=attempt.steps,
-            reached=attempt.reached,
-            budget=max(censored_at, attempt.steps),
-            best=math.nan if stop.best_value is None else float(stop.best_value),
-            spent=spent,
-        )
+        return self.effort_oracle.trial_results(attempts)
 
     def _check_target(
         self, model: keras.Model, validation_data: Any, args: tuple, kwargs: Mapping[str, Any]
@@ -233,12 +208,12 @@ class EffortTuner(keras_tuner.Tuner):
         self._target_checked = True
 
     def _bind_effort_tensorboards(
-        self, callbacks: list[Any], stop: TargetStopping, trial: Trial, execution: int
+        self, callbacks: list[Any], restarts: Restarts, trial: Trial, execution: int
     ) -> None:
         for callback in callbacks:
             if isinstance(callback, EffortTensorBoard):
-                callback.source = stop
-                stop.add_listener(callback)
+                callback.source = restarts
+                restarts.add_listener(callback)
                 callback.log_dir = os.path.join(
                     callback.log_dir, str(trial.trial_id), f"execution{execution}"
                 )
@@ -267,10 +242,10 @@ class EffortTuner(keras_tuner.Tuner):
         for trial in self.oracle.get_best_trials(num_trials):
             print()
             values = trial.hyperparameters.values
-            executions = executions_of(trial)
-            reached = sum(e.reached for e in executions)
+            attempts = self.effort_oracle.attempts_of(trial)
+            reached = sum(a.reached for a in attempts)
             print(
-                f"Trial {trial.trial_id} [{values.get(STAGE)}, {len(executions)} executions "
+                f"Trial {trial.trial_id} [{values.get(STAGE)}, {len(attempts)} executions "
                 f"x {values.get(MAX_STEPS)} steps, {reached} reached]"
             )
             trial.summary()
@@ -346,20 +321,29 @@ class EffortSearch(EffortTuner):
         super().__init__(hypermodel, oracle, **kwargs)
 
 
-class _StepBudget(keras.callbacks.Callback):
-    """Stops `fit` when the trial's step budget is spent."""
+class _TunerHooks(keras.callbacks.Callback):
+    """Forwards `fit`'s epoch and batch hooks to the tuner's, as `keras_tuner.Tuner` does.
 
-    def __init__(self, budget: int) -> None:
+    KerasTuner's own forwarding callback lives in a private module; these few lines are its
+    public-API equivalent.
+    """
+
+    def __init__(self, tuner: keras_tuner.Tuner, trial: Trial) -> None:
         super().__init__()
-        self.budget = budget
-        self._start = 0
+        self.tuner = tuner
+        self.trial = trial
 
-    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._start = optimizer_step(self.model)
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.tuner.on_epoch_begin(self.trial, self.model, epoch, logs=logs)
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if optimizer_step(self.model) - self._start >= self.budget:
-            self.model.stop_training = True
+    def on_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.tuner.on_batch_begin(self.trial, self.model, batch, logs)
+
+    def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.tuner.on_batch_end(self.trial, self.model, batch, logs)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.tuner.on_epoch_end(self.trial, self.model, epoch, logs=logs)
 
 
 class _PatientOracleClient:
@@ -396,6 +380,19 @@ def _metric_names(model: keras.Model, data: Any) -> set[str]:
     else:
         results = model.evaluate(data, steps=1, verbose=0, return_dict=True)
     return set(results)
+
+
+def _epochs_for(budget: int, args: tuple, kwargs: Mapping[str, Any]) -> int:
+    """Epochs enough for `budget` steps, so the progress bar counts real epochs.
+
+    Array data of known length gives the steps per epoch; otherwise every epoch is assumed
+    to be one step long. Either way the budget, not the epochs, ends training.
+    """
+    x = args[0] if args else kwargs.get("x")
+    steps = kwargs.get("steps_per_epoch")
+    if steps is None and hasattr(x, "shape") and len(getattr(x, "shape", ())) > 0:
+        steps = math.ceil(int(x.shape[0]) / int(kwargs.get("batch_size") or 32))
+    return math.ceil(budget / steps) if steps else budget
 
 
 def _scalar_values(values: Mapping[str, Any]) -> dict[str, Any]:

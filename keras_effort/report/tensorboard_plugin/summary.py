@@ -1,0 +1,141 @@
+"""What `EffortTensorBoard` writes for the Effort dashboard, and how the dashboard reads it.
+
+At each attempt's end the callback writes one summary under `ATTEMPTS_TAG`, tagged with this
+plugin's name, holding every attempt of the run so far as JSON: the ledger's `Attempt` fields
+(without the metric curve) and the attempt's first and last step on the run's total-step axis.
+Each summary is complete on its own, so the dashboard needs only the newest one; TensorBoard
+keeps few samples of a plugin's tensors, and always the newest.
+
+This module imports neither Keras nor TensorFlow: TensorBoard loads it with the plugin.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from tensorboard.compat.proto import summary_pb2
+
+from keras_effort.ledger import Attempt
+
+PLUGIN_NAME = "keras_effort"
+# Bumped when the payload changes in a way older readers cannot read.
+FORMAT_VERSION = 1
+
+ATTEMPTS_TAG = "effort_attempts/records"
+ATTEMPTS_TABLE_TAG = "effort_attempts/table"
+METRIC_GROUP = "effort"
+LEARNING_RATE_TAG = "rates/learning_rate"
+LEARNED_GROUP = "learned"
+
+
+@dataclass(frozen=True)
+class TimedAttempt:
+    """One attempt of a run and where it lies on the run's total-step axis.
+
+    Attributes:
+        attempt: the ledger record of the attempt.
+        start: the run's total steps when the attempt began.
+        end: the run's total steps when it ended.
+        ended_at: the Unix time it ended: runs pooled are read in this order, the order in
+            which a ledger shared by them would hold their attempts.
+    """
+
+    attempt: Attempt
+    start: int
+    end: int
+    ended_at: float
+
+
+@dataclass(frozen=True)
+class RunAttempts:
+    """Every attempt of one run, as the Effort dashboard reads them.
+
+    Attributes:
+        monitor: the monitored metric.
+        target: the target value.
+        attempts: the finished attempts, in order.
+    """
+
+    monitor: str
+    target: float
+    attempts: tuple[TimedAttempt, ...]
+
+
+def summary_metadata() -> bytes:
+    """The metadata of the attempts summary: this plugin's name, and a tensor data class.
+
+    The data class lets TensorBoard's fast loader (its Rust data server) keep the data of a
+    plugin it does not know.
+    """
+    return summary_pb2.SummaryMetadata(
+        plugin_data=summary_pb2.SummaryMetadata.PluginData(
+            plugin_name=PLUGIN_NAME, content=str(FORMAT_VERSION).encode()
+        ),
+        data_class=summary_pb2.DATA_CLASS_TENSOR,
+    ).SerializeToString()
+
+
+def payload(monitor: str, target: float, attempts: Sequence[TimedAttempt]) -> str:
+    """The JSON text written under `ATTEMPTS_TAG`."""
+    records = []
+    for timed in attempts:
+        record = asdict(timed.attempt)
+        del record["curve"]  # the curve is in the scalars; keep the payload small
+        records.append(
+            {"start": timed.start, "end": timed.end, "ended_at": timed.ended_at, "attempt": record}
+        )
+    document = {
+        "version": FORMAT_VERSION,
+        "monitor": monitor,
+        "target": target,
+        "attempts": records,
+    }
+    return json.dumps(document, allow_nan=False)  # `Attempt` fields are finite
+
+
+def parse(text: str | bytes) -> RunAttempts:
+    """Read a payload written by `payload`.
+
+    Raises:
+        ValueError: when the text is not such a payload (naming what is wrong).
+    """
+    try:
+        document = json.loads(text)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"the attempts payload is not JSON: {error}") from None
+    if not isinstance(document, Mapping):
+        raise ValueError("the attempts payload must be a JSON object")
+    if document.get("version") != FORMAT_VERSION:
+        raise ValueError(
+            f"the attempts payload has `version` {document.get('version')!r}; "
+            f"this keras-effort reads version {FORMAT_VERSION}"
+        )
+    monitor, target = document.get("monitor"), document.get("target")
+    if not isinstance(monitor, str) or not isinstance(target, (int, float)):
+        raise ValueError("the attempts payload needs a string `monitor` and a number `target`")
+    entries = document.get("attempts")
+    if not isinstance(entries, list):
+        raise ValueError("the attempts payload's `attempts` must be a list")
+    known = {f.name for f in fields(Attempt)}
+    attempts = []
+    for index, entry in enumerate(entries):
+        try:
+            record = {k: v for k, v in entry["attempt"].items() if k in known}
+            start, end, ended_at = entry["start"], entry["end"], entry["ended_at"]
+            if not (_is_count(start) and _is_count(end) and start <= end):
+                raise ValueError(f"`start` and `end` must be ints, 0 <= start <= end: {entry}")
+            if isinstance(ended_at, bool) or not isinstance(ended_at, (int, float)):
+                raise ValueError(f"`ended_at` must be a Unix time, got {ended_at!r}")
+            attempts.append(TimedAttempt(Attempt(**record), start, end, float(ended_at)))
+        except (KeyError, TypeError, AttributeError, ValueError) as error:
+            raise ValueError(
+                f"attempt {index} of the attempts payload is malformed: {error}"
+            ) from None
+    return RunAttempts(monitor, float(target), tuple(attempts))
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

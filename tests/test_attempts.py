@@ -1,0 +1,257 @@
+"""One owner for an attempt: what Restarts and TargetStopping record, against independent logs.
+
+Each regression test here failed before attempts had a single owner; the property test drives
+`Restarts` through random cutoffs, check intervals, epoch lengths and divergence points and
+compares the ledger with a reconstruction from a batch-level log.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from keras_effort import Ledger
+from keras_effort.callbacks import Restarts, TargetStopping
+from keras_effort.callbacks.attempt import classify_outcome
+
+
+def regression_data(samples: int = 64, nan_batch: int | None = None, batch_size: int = 8):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(samples, 4)).astype("float32")
+    y = (x @ np.array([1.0, -2.0, 0.5, 1.5], dtype="float32"))[:, None]
+    if nan_batch is not None:
+        x[nan_batch * batch_size] = np.nan  # every epoch's batch `nan_batch` diverges
+    return x, y
+
+
+def regression_model(learning_rate: float = 0.05) -> keras.Model:
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(learning_rate), "mse")
+    return model
+
+
+class Log(keras.callbacks.Callback):
+    """Records every batch and epoch end (optimizer step, loss) before Restarts acts on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[tuple[str, int, float, bool]] = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        last = batch + 1 == self.params["steps"]
+        self.events.append(("batch", self._step(), float(logs["loss"]), last))
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.events.append(("epoch", self._step(), float(logs["loss"]), False))
+
+    def _step(self) -> int:
+        return int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+
+
+# ------------------------------------------------------------------ regressions
+
+
+def test_an_epoch_end_cutoff_is_judged_on_the_weights_it_trained():
+    # Cutoffs on epoch ends (8 steps an epoch): before, the cutoff re-initialised the weights
+    # in the batch hook and Keras' epoch-end check of the fresh weights was credited to the
+    # next attempt at step 0.
+    x, y = regression_data()
+    log = Log()
+    stopping = TargetStopping("loss", 0.05, mode="min")
+    restarts = Restarts(stopping, policy=8, max_steps=40, seed=0, verbose=0)
+    regression_model(0.001).fit(x, y, epochs=10, batch_size=8, verbose=0,
+                                callbacks=[log, restarts])
+    assert restarts.attempts, "no attempt recorded"
+    epoch_losses = [loss for kind, _, loss, _ in log.events if kind == "epoch"]
+    for attempt, loss in zip(restarts.attempts, epoch_losses, strict=False):
+        assert attempt.steps == 8 and attempt.outcome == "cutoff"
+        assert attempt.curve == [(8, pytest.approx(loss))]  # its own epoch, its own weights
+
+
+def test_attempts_that_diverge_before_their_cutoff_are_diverged_not_cutoff():
+    x, y = regression_data()
+    stopping = TargetStopping("loss", 1e-6, mode="min")
+    restarts = Restarts(stopping, policy=5, max_steps=20, seed=0, verbose=0)
+    regression_model(1e6).fit(x, y, epochs=10, batch_size=8, verbose=0, callbacks=[restarts])
+    assert [a.outcome for a in restarts.attempts] == ["diverged"] * 4
+    assert all(a.budget == 5 and not a.reached for a in restarts.attempts)
+
+
+def test_a_finite_policy_that_runs_out_ends_training_cleanly(capsys):
+    x, y = regression_data()
+    model = regression_model(0.001)
+    restarts = Restarts(TargetStopping("loss", 1e-6, mode="min"), [5], max_steps=40, seed=0)
+    model.fit(x, y, epochs=10, batch_size=8, verbose=0, callbacks=[restarts])
+    # Before, the StopIteration was swallowed as "input ran out of data" and training went on.
+    assert len(restarts.attempts) == 1 and restarts.total_steps == 5
+    assert restarts.attempts[0].outcome == "cutoff"
+    assert "no cutoff left after 1 attempts" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("policy", "message"),
+    [([], "`policy` is empty"), ("abc", "`policy` must be"), ([0, -1], "`policy cutoff`"),
+     ([5, 2.5], "`policy cutoff`"), ({"a": 1}, "`policy` must be"), (True, "`policy` must be")],
+)
+def test_bad_policies_are_refused_at_construction(policy, message):
+    with pytest.raises(ValueError, match=message):
+        Restarts(TargetStopping("loss", 0.1), policy, max_steps=10)
+
+
+def test_a_lazy_policy_is_checked_as_it_is_drawn():
+    x, y = regression_data()
+    restarts = Restarts(TargetStopping("loss", 1e-6, mode="min"), iter([3, 0]), 40, verbose=0)
+    with pytest.raises(ValueError, match="`policy cutoff` must be an int >= 1, got 0"):
+        regression_model().fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[restarts])
+
+
+def test_a_target_stopping_in_restarts_and_in_fit_is_refused(tmp_path):
+    x, y = regression_data()
+    ledger = Ledger(tmp_path / "l.sqlite")
+    stopping = TargetStopping("loss", 1e-6, mode="min", ledger=ledger)
+    restarts = Restarts(stopping, 4, max_steps=8, verbose=0)
+    with pytest.raises(ValueError, match="driven by a Restarts: pass only the Restarts"):
+        regression_model().fit(x, y, epochs=2, batch_size=8, verbose=0,
+                               callbacks=[restarts, stopping])
+    assert ledger.attempts() == []  # no spurious row
+    with pytest.raises(ValueError, match="already driven by another Restarts"):
+        Restarts(stopping, 4, max_steps=8)
+
+
+def test_a_restarts_reused_for_a_second_fit_goes_on_with_its_seeds_and_policy():
+    x, y = regression_data()
+    model = regression_model(0.001)
+    restarts = Restarts(TargetStopping("loss", 1e-6, mode="min"), [3, 4, 5, 6], 7, seed=3,
+                        verbose=0)
+    model.fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[restarts])
+    first_run = restarts.run
+    model.fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[restarts])
+    numbers = [a.attempt for a in restarts.attempts]
+    assert numbers == list(range(len(numbers))) and len(numbers) == 4
+    assert [a.seed for a in restarts.attempts] == [restarts.attempt_seed(n) for n in numbers]
+    assert len({a.seed for a in restarts.attempts}) == 4  # no initial weights repeated
+    # Each fit spends at most `max_steps` = 7: 3 + 4, then 5 + the last cutoff cut to 2.
+    assert [a.budget for a in restarts.attempts] == [3, 4, 5, 2]
+    assert restarts.run != first_run
+    assert {a.run for a in restarts.attempts} == {first_run, restarts.run}
+
+
+def test_steps_to_target_counts_from_the_attempt_start_like_the_ledger(tmp_path):
+    x, y = regression_data()
+    model = regression_model(0.05)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)  # the optimizer is at step 8 now
+    ledger = Ledger(tmp_path / "l.sqlite")
+    stop = TargetStopping("loss", 5.0, mode="min", check_every=2, ledger=ledger, batch_size=8)
+    model.fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[stop])
+    row = ledger.attempts()[0]
+    assert stop.reached and stop.steps_to_target == row.steps <= 24
+    assert stop.samples_to_target == row.samples == row.steps * 8
+
+
+def test_each_attempt_end_is_reported_unless_silent(capsys):
+    x, y = regression_data()
+    stopping = TargetStopping("loss", 1e-6, mode="min", check_every=2)
+    restarts = Restarts(stopping, 4, max_steps=8, seed=0)
+    regression_model(0.001).fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[restarts])
+    lines = [line for line in capsys.readouterr().out.splitlines() if line]
+    assert lines[0].startswith("Restarts: attempt 0 cutoff after 4 steps, best loss ")
+    assert lines[1].endswith("8 of 8 steps spent")
+    quiet = Restarts(TargetStopping("loss", 1e-6, mode="min"), 4, max_steps=8, verbose=0)
+    regression_model(0.001).fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[quiet])
+    assert capsys.readouterr().out == ""
+
+
+# ------------------------------------------------------------ the property test
+
+
+def reconstruct(events, check_every, cutoffs, max_steps, target):
+    """The attempts (outcome, steps, budget, curve) the rules give on a batch-level log."""
+    attempts, cutoffs, spent = [], iter(cutoffs), 0
+    state = None
+
+    def begin():
+        cutoff = next(cutoffs, None)
+        if cutoff is None:
+            return None
+        return {"n": 0, "cutoff": min(cutoff, max_steps - spent), "curve": [],
+                "reached": None, "diverged": False}
+
+    def end(attempt, stopped=False):
+        reached, n = attempt["reached"], attempt["n"]
+        outcome = classify_outcome(reached=reached is not None, diverged=attempt["diverged"],
+                                   steps_run=n, budget=None if stopped else attempt["cutoff"])
+        budget = {"reached": max(attempt["cutoff"], n), "diverged": max(attempt["cutoff"], n),
+                  "cutoff": n, "stopped": None}[outcome]
+        attempts.append((outcome, n if reached is None else reached, budget, attempt["curve"]))
+        return n
+
+    def check(attempt, loss):
+        if not math.isfinite(loss):
+            attempt["diverged"] = True
+            return
+        attempt["curve"].append((attempt["n"], loss))
+        if attempt["reached"] is None and loss <= target:
+            attempt["reached"] = attempt["n"]
+
+    state = begin()
+    for kind, _, loss, last_batch in events:
+        if state is None:
+            break
+        over = state["reached"] is not None or state["diverged"]
+        if kind == "batch":
+            state["n"] += 1
+            if check_every != "epoch" and not over and state["n"] % check_every == 0:
+                check(state, loss)
+            if check_every == "epoch" and last_batch:
+                continue  # the epoch's check comes first
+        elif state["n"] > 0 and not over:
+            if not math.isfinite(loss):
+                state["diverged"] = True
+            elif check_every == "epoch":
+                check(state, loss)
+        over = state["reached"] is not None or state["diverged"]
+        if over or state["n"] >= state["cutoff"]:
+            if not over and not math.isfinite(loss):
+                state["diverged"] = True
+            spent += end(state)
+            if attempts[-1][0] == "reached" or spent >= max_steps:
+                state = None
+                break
+            state = begin()
+    if state is not None:
+        end(state, stopped=True)
+    return attempts
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    check_every=st.sampled_from(["epoch", 1, 2, 3, 5]),
+    cutoffs=st.lists(st.integers(1, 20), min_size=1, max_size=6),
+    batches=st.sampled_from([3, 4, 8]),
+    nan_batch=st.one_of(st.none(), st.integers(0, 2)),
+    target=st.floats(0.5, 6.0),
+    epochs=st.integers(2, 12),
+)
+def test_the_ledger_equals_a_reconstruction_from_a_batch_level_log(
+    tmp_path_factory, check_every, cutoffs, batches, nan_batch, target, epochs
+):
+    x, y = regression_data(samples=batches * 8, nan_batch=nan_batch)
+    ledger = Ledger(tmp_path_factory.mktemp("ledger") / "l.sqlite")
+    stopping = TargetStopping("loss", target, mode="min", check_every=check_every, ledger=ledger)
+    max_steps = max(1, sum(cutoffs) - 1)
+    restarts = Restarts(stopping, list(cutoffs), max_steps=max_steps, seed=0, verbose=0)
+    log = Log()
+    regression_model(0.02).fit(x, y, epochs=epochs, batch_size=8, shuffle=False, verbose=0,
+                               callbacks=[log, restarts])
+    expected = reconstruct(log.events, check_every, cutoffs, max_steps, target)
+    rows = ledger.attempts()
+    assert [(r.outcome, r.steps, r.budget) for r in rows] == [e[:3] for e in expected]
+    for row, (_, _, _, curve) in zip(rows, expected, strict=True):
+        assert row.curve == [(s, pytest.approx(v, rel=1e-6)) for s, v in curve]
+    assert [r.attempt for r in rows] == list(range(len(rows)))
