@@ -92,7 +92,7 @@ def test_restores_autorate_state_and_works_with_restarts() -> None:
         epochs=4,
         shuffle=False,
         verbose=0,
-        callbacks=[guard, stopping, restarts],
+        callbacks=[guard, restarts],
     )
     assert all(np.all(np.isfinite(w)) for w in model.get_weights())
     assert len(restarts.attempts) >= 2
