@@ -31,8 +31,11 @@ class AutoRate(keras.optimizers.Optimizer):
 
     Three guards make any starting rate safe:
 
-    - The first step moves the weights by at most `initial_step` times their norm: the scale
-      starts at `min(1, initial_step * |w| / |delta_0|)` and grows from there.
+    - The first step moves the weights by `initial_step` times their norm: the scale starts
+      at `initial_step * |w| / |delta_0|`, whatever the given rate, and is learned from
+      there. The given rate thus only sets the unit of the scale (and a schedule's shape).
+      The inner step is measured as a change of the weights, exact to about 1e-7 of their
+      size in float32: a rate whose steps are far below that makes the steps noisy.
     - A step whose gradient is not finite, or whose gradient norm exceeds `explosion` times
       its running average, undoes the previous step (the likely cause), skips its own and
       multiplies the scale by `cut`. The inner optimizer sees a zero gradient on that step.
@@ -49,12 +52,12 @@ class AutoRate(keras.optimizers.Optimizer):
 
     Args:
         optimizer: the Keras optimizer to wrap, not built yet. Its learning rate (a float or a
-            schedule) is the starting guess.
-        hypergradient_lr: step of the log-scale rule per step. Defaults to `0.05`.
+            schedule) is the unit of the learned scale.
+        hypergradient_lr: step of the log-scale rule per step. Defaults to `0.1`.
         target_cosine: the anti-correlation of consecutive steps aimed at, in [0, 1).
-            Defaults to `0.1`.
-        initial_step: the largest first step, relative to the weights' norm, in (0, 1).
-            Defaults to `0.01`.
+            Defaults to `0.05`.
+        initial_step: the size of the first step relative to the weights' norm, in (0, 1).
+            Defaults to `0.03`.
         explosion: a gradient norm this many times its running average counts as divergence,
             a float > 1. Defaults to `10.0`.
         cut: factor on the scale after a divergence, in (0, 1). Defaults to `0.5`.
