@@ -48,7 +48,7 @@ def _keras_trajectory(options: dict) -> tuple[list, list]:
     weight, bias, gradients = _problem()
     w = keras.Variable(weight, dtype="float64")
     b = keras.Variable(bias, dtype="float64")
-    names = {"lr": "learning_rate", "eps": "epsilon"}
+    names = {"lr": "learning_rate", "eps": "epsilon", "beta3": "beta_3"}
     kwargs = {names.get(k, k): v for k, v in options.items() if k != "betas"}
     if "betas" in options:
         kwargs["beta_1"], kwargs["beta_2"] = options["betas"]

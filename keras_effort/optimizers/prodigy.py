@@ -166,12 +166,14 @@ class Prodigy(keras.optimizers.Optimizer):
 
         numerator = ops.zeros((), dtype)
         denominator = ops.zeros((), dtype)
+        gradients = {}
         for gradient, variable in zip(grads, variables, strict=True):
             index = self._get_variable_index(variable)
             vdtype = variable.dtype
             gradient = ops.cast(gradient, vdtype)
             if self.prodigy_weight_decay and not self.decouple:
                 gradient = gradient + self.prodigy_weight_decay * variable
+            gradients[index] = gradient
             start = self._starts[index]
             # x0 is the weights at the first step (as in `prodigyopt`), so a restart that
             # re-initialises the weights and resets the optimizer starts from the new weights.
@@ -202,7 +204,9 @@ class Prodigy(keras.optimizers.Optimizer):
             new = variable
             if self.prodigy_weight_decay and self.decouple:
                 new = new - self.prodigy_weight_decay * dlr_v * new
-            new = new - dlr_v * self._momentums[index] / denominator_v
+            # Without momentum `prodigyopt` steps along `d * g` with the updated `d`.
+            direction = d_v * gradients[index] if self.beta_1 == 0 else self._momentums[index]
+            new = new - dlr_v * direction / denominator_v
             self.assign(variable, ops.where(active, new, variable))
 
     @property
