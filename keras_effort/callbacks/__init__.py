@@ -3,6 +3,7 @@
 Add them to `model.fit(callbacks=[...])`; nothing else in the training code changes.
 """
 
+from keras_effort.callbacks.divergence_guard import DivergenceEvent, DivergenceGuard
 from keras_effort.callbacks.effort_tensorboard import EffortTensorBoard
 from keras_effort.callbacks.lr_finder import (
     LearningRateFinder,
@@ -13,6 +14,8 @@ from keras_effort.callbacks.restarts import Restarts
 from keras_effort.callbacks.target_stopping import TargetStopping
 
 __all__ = [
+    "DivergenceEvent",
+    "DivergenceGuard",
     "EffortTensorBoard",
     "LearningRateFinder",
     "LearningRateFinderResult",

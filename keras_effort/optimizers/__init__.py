@@ -16,11 +16,14 @@ from keras_effort.optimizers.active_lr import (
     ActiveSGD,
 )
 from keras_effort.optimizers.adabelief import AdaBelief
+from keras_effort.optimizers.autorate import AutoRate
 from keras_effort.optimizers.hypergradient_adam import HypergradientAdam
 from keras_effort.optimizers.hypergradient_rmsprop import HypergradientRMSprop
 from keras_effort.optimizers.hypergradient_sgd import HypergradientSGD
+from keras_effort.optimizers.prodigy import Prodigy
 from keras_effort.optimizers.radam import RAdam
 
 __all__: list[str] = ["HypergradientAdam", "HypergradientRMSprop", "HypergradientSGD"]
 __all__ += ["ActiveAdaBelief", "ActiveAdamW", "ActiveLR", "ActiveLREpochEnd", "ActiveRAdam"]
 __all__ += ["ActiveSGD", "AdaBelief", "RAdam"]
+__all__ += ["AutoRate", "Prodigy"]
