@@ -11,6 +11,7 @@ from keras_effort.effort.distribution import (
     SuccessCurve,
     check_measure,
     measure_effort,
+    observed_until,
 )
 from keras_effort.effort.profile import performance_profile, performance_ratios
 from keras_effort.effort.table import (
@@ -35,6 +36,7 @@ __all__ = [
     "effort_table",
     "infer_direction",
     "measure_effort",
+    "observed_until",
     "performance_profile",
     "performance_ratios",
     "runtime_distributions",

@@ -75,6 +75,17 @@ class AttemptLike(Protocol):
     budget: int | None
 
 
+def observed_until(attempt: AttemptLike) -> int:
+    """The last step at which an attempt was observed: the censoring rule for one attempt.
+
+    A failed attempt is known not to have succeeded by its `budget` (or, with no budget
+    recorded, by its `steps`); a success was observed up to its budget too, and at least to
+    its `steps`.
+    """
+    censored_at = attempt.steps if attempt.budget is None else attempt.budget
+    return max(censored_at, attempt.steps)
+
+
 class RuntimeDistribution:
     """The distribution of steps-to-target estimated from independent runs.
 
@@ -139,9 +150,8 @@ class RuntimeDistribution:
         steps: list[int | None] = []
         budgets: list[int] = []
         for attempt in attempts:
-            censored_at = attempt.steps if attempt.budget is None else attempt.budget
             steps.append(attempt.steps if attempt.reached else None)
-            budgets.append(max(censored_at, attempt.steps))
+            budgets.append(observed_until(attempt))
         return cls(steps, budgets)
 
     @classmethod

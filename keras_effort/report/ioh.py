@@ -29,7 +29,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from keras_effort import __version__
-from keras_effort.effort import RuntimeDistribution, infer_direction
+from keras_effort.effort import infer_direction, observed_until
+from keras_effort.effort.target import meets
 from keras_effort.ledger import Attempt
 
 FORMATS = ("ioh",)
@@ -152,10 +153,11 @@ def _trajectory(attempt: Attempt, maximize: bool) -> list[tuple[int, float]]:
     worst = -math.inf if maximize else math.inf
     target = attempt.target_value
     # The step the attempt is observed to, by the one censoring rule of the effort statistics.
-    end = attempt.steps if attempt.reached else RuntimeDistribution.from_attempts([attempt]).horizon
+    end = attempt.steps if attempt.reached else observed_until(attempt)
+    direction = "up" if maximize else "down"
     points = {1: worst}
     for step, value in attempt.curve or ():
-        reaches = value >= target if maximize else value <= target
+        reaches = meets(value, target, direction)
         # Only the attempt's own steps, and before its success step only values that miss
         # the target: the exported first hit is the ledger's `steps`.
         if 1 <= step < end and not reaches:
@@ -164,7 +166,7 @@ def _trajectory(attempt: Attempt, maximize: bool) -> list[tuple[int, float]]:
         at_end = [
             v
             for s, v in attempt.curve or ()
-            if s == attempt.steps and (v >= target if maximize else v <= target)
+            if s == attempt.steps and meets(v, target, direction)
         ]
         points[max(attempt.steps, 1)] = at_end[0] if at_end else target
     elif end > 1:

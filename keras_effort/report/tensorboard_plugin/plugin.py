@@ -14,7 +14,6 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from keras_effort.effort import RuntimeDistribution
 from keras_effort.ledger import Ledger
 from keras_effort.report.tables import ledger_report, report_as_json
 from keras_effort.report.tensorboard_plugin import summary
@@ -181,13 +180,7 @@ class EffortPlugin(base_plugin.TBPlugin):
         for experiment, metric, value in ledger.targets():
             distribution = ledger.runtime_distribution(experiment, metric, value)
             curve = distribution.success_curve()
-            # Where a failed attempt is censored is the censoring rule's, which lives in
-            # `RuntimeDistribution.from_attempts`: the horizon of that attempt alone.
-            censored = sorted(
-                RuntimeDistribution.from_attempts([a]).horizon
-                for a in ledger.attempts(experiment, metric, value)
-                if not a.reached
-            )
+            censored = distribution.censoring_steps().tolist()
             curves.append(
                 {
                     "experiment": experiment,
