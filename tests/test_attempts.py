@@ -255,3 +255,18 @@ def test_the_ledger_equals_a_reconstruction_from_a_batch_level_log(
     for row, (_, _, _, curve) in zip(rows, expected, strict=True):
         assert row.curve == [(s, pytest.approx(v, rel=1e-6)) for s, v in curve]
     assert [r.attempt for r in rows] == list(range(len(rows)))
+
+
+@pytest.mark.tensorflow_only(reason="validation data as a tf.data pipeline")
+def test_stepwise_validation_on_an_infinite_dataset_reads_validation_steps_batches():
+    import tensorflow as tf
+
+    x, y = regression_data()
+    repeated = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).repeat()
+    stop = TargetStopping("val_loss", 1e-9, mode="min", check_every=4,
+                          validation_data=repeated, validation_steps=2, stop_training=False)
+    # Before, the first check evaluated the endless dataset and never returned.
+    regression_model().fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[stop])
+    assert [steps for steps, _ in stop.curve] == [4, 8, 12, 16]
+    with pytest.raises(ValueError, match="pass `validation_steps`"):
+        TargetStopping("val_loss", 0.1, check_every=4, validation_data=repeated)
