@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import sqlite3
 
 import pytest
@@ -177,8 +178,14 @@ def _resolve(kwargs, files):
     return resolved, path
 
 
+def _stable_id(value: object) -> str:
+    """A test id without memory addresses, so every xdist worker collects the same ids."""
+    name = getattr(value, "__qualname__", None)
+    return name if name is not None else re.sub(r" at 0x[0-9a-f]+", "", repr(value))
+
+
 @pytest.mark.parametrize(
-    ("function", "kwargs", "error", "names"), LEDGER_ROWS + ATTEMPT_ROWS, ids=repr
+    ("function", "kwargs", "error", "names"), LEDGER_ROWS + ATTEMPT_ROWS, ids=_stable_id
 )
 def test_bad_input_is_refused_naming_it(function, kwargs, error, names, files):
     before = _digests(files)
@@ -215,7 +222,7 @@ REPORT_ROWS = [
 ]
 
 
-@pytest.mark.parametrize(("arguments", "message"), REPORT_ROWS, ids=repr)
+@pytest.mark.parametrize(("arguments", "message"), REPORT_ROWS, ids=_stable_id)
 def test_report_refuses_with_one_line_and_exit_2(arguments, message, files, capsys):
     before = _digests(files)
     path = None
