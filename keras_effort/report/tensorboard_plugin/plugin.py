@@ -15,7 +15,7 @@ from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
 from keras_effort.ledger import Ledger
-from keras_effort.report.tables import ledger_report, report_as_json
+from keras_effort.report.tables import FEW_SUCCESSES, ledger_report, report_as_json
 from keras_effort.report.tensorboard_plugin import summary
 
 # Scalars drawn per run: the most a chart shows of each series.
@@ -82,7 +82,8 @@ class EffortPlugin(base_plugin.TBPlugin):
             if run in selected:
                 pooled.extend(attempts.attempts)
         pooled.sort(key=lambda timed: timed.ended_at)  # as one ledger would hold them
-        body = {"runs": runs, "pooled": self._effort(pooled)}
+        # The report's rule for marking estimates that rest on few successes travels with the data.
+        body = {"runs": runs, "pooled": self._effort(pooled), "few_successes": FEW_SUCCESSES}
         return http_util.Respond(request, json.dumps(body, allow_nan=False), "application/json")
 
     # ------------------------------------------------------------------- data

@@ -20,7 +20,7 @@ const COLUMNS = [
   ['runs', 'runs', String],
   ['success', 'success_rate', formatPercent],
   ['median', 'median_steps', formatSteps],
-  ['Koza E(0.99)', 'koza_effort', formatSteps],
+  [(rows) => `Koza E(${rows.length ? rows[0].z : 0.99})`, 'koza_effort', formatSteps],
   ['c*', 'optimal_cutoff', (value) => (value === null ? '-' : formatSteps(value))],
   ['l(c*)', 'expected_steps_optimal', formatSteps],
   ['l(c*) 95% CI', 'expected_steps_optimal_interval', formatInterval],
@@ -29,7 +29,7 @@ const COLUMNS = [
 ];
 
 // The runs pooled in "Across runs"; a run seen for the first time is pooled.
-const state = {selected: null, known: new Set(), timer: null};
+const state = {selected: null, known: new Set(), timer: null, fewSuccesses: 5};
 
 export async function render() {
   const stylesheet = document.createElement('link');
@@ -55,6 +55,7 @@ async function refresh() {
     document.getElementById('status').textContent = `could not read the runs: ${error}`;
     return;
   }
+  state.fewSuccesses = data.few_successes;
   const fresh = data.runs.filter((run) => !state.known.has(run.name));
   if (state.selected === null) state.selected = new Set();
   fresh.forEach((run) => {
@@ -117,18 +118,30 @@ function runView(run) {
 
 // ------------------------------------------------------------------ the table
 
+// As `keras-effort report`: a note column when some estimate rests on few successes.
+function isThin(row) {
+  return row.successes > 0 && row.successes < state.fewSuccesses;
+}
+
+function formatNote(row) {
+  return isThin(row) ? `${row.successes} success${row.successes > 1 ? 'es' : ''}*` : '';
+}
+
 function effortTable(rows, scope) {
   const table = element('table', {class: 'effort-table', 'data-scope': scope});
-  table.appendChild(element('tr', {}, ...COLUMNS.map(([header]) => element('th', {}, header))));
+  const columns = rows.some(isThin) ?
+      [...COLUMNS, ['note', 'successes', (value, row) => formatNote(row)]] : COLUMNS;
+  const header = (name) => (typeof name === 'function' ? name(rows) : name);
+  table.appendChild(element('tr', {}, ...columns.map(([name]) => element('th', {}, header(name)))));
   for (const row of rows) {
-    const cells = COLUMNS.map(([, field, format]) => {
+    const cells = columns.map(([, field, format]) => {
       const value = row[field];
       const numeric = typeof value === 'number' || value === null || Array.isArray(value);
       return element('td', {
         class: numeric ? 'number' : '',
         'data-field': field,
         'data-value': JSON.stringify(value),
-      }, format(value));
+      }, format(value, row));
     });
     table.appendChild(element('tr', {}, ...cells));
   }
