@@ -114,10 +114,14 @@ def run_demo(
     curves = []
     ends: list[tuple[int, bool]] = []  # per run: the steps it ran, whether it diverged
     started = time.perf_counter()
+    import keras
+
+    # Batch hooks are only needed at checks: run the steps between them in one call (Keras'
+    # PyTorch backend runs one step per call).
+    per_call = 1 if keras.backend.backend() == "torch" else check_every
     for run in range(runs):
-        # Batch hooks are only needed at checks: run the steps between them in one call.
         model = build_mlp(
-            learning_rate=learning_rate, seed=seed + run, steps_per_execution=check_every
+            learning_rate=learning_rate, seed=seed + run, steps_per_execution=per_call
         )
         stop = TargetStopping(
             "val_accuracy",

@@ -52,7 +52,7 @@ class BatchLog(keras.callbacks.Callback):
         self.rows = []
 
     def on_train_batch_end(self, batch, logs=None):
-        step = int(self.model.optimizer.iterations.numpy())
+        step = int(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
         self.rows.append((step, {k: float(v) for k, v in logs.items()}))
 
 
@@ -117,7 +117,7 @@ def test_the_recorded_value_is_the_validation_metric_at_that_step(data):
     stop = TargetStopping("val_accuracy", 0.8, check_every=3, validation_data=(x_val, y_val))
     model.fit(x, y, epochs=20, batch_size=32, verbose=0, callbacks=[stop])
     assert stop.reached
-    assert int(model.optimizer.iterations.numpy()) == stop.steps_to_target
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == stop.steps_to_target
     accuracy = model.evaluate(x_val, y_val, verbose=0, return_dict=True)["accuracy"]
     assert stop.curve[-1] == (stop.steps_to_target, pytest.approx(accuracy, abs=1e-7))
     assert stop.curve[-1][1] >= 0.8 and all(v < 0.8 for _, v in stop.curve[:-1])
@@ -266,10 +266,11 @@ class AttemptStarts(keras.callbacks.Callback):
 
     def on_train_batch_begin(self, batch, logs=None):
         optimizer = self.model.optimizer
-        if int(optimizer.iterations.numpy()) == 0:
+        if int(keras.ops.convert_to_numpy(optimizer.iterations)) == 0:
             self.weights.append([w.copy() for w in self.model.get_weights()])
-            self.slots.append([v.numpy().copy() for v in optimizer.variables[2:]])
-            self.rates.append(float(optimizer.learning_rate.numpy()))
+            slots = optimizer.variables[2:]
+            self.slots.append([keras.ops.convert_to_numpy(v).copy() for v in slots])
+            self.rates.append(float(keras.ops.convert_to_numpy(optimizer.learning_rate)))
 
 
 def _restart_run(data, seed, max_steps=60, policy=None, ledger=None, optimizer=None):
@@ -319,7 +320,7 @@ def test_restarts_stop_at_the_first_success(data):
     cutoffs = [4, 4, 8, 4, 4, 8, 16, 4, 4, 8, 4, 4, 8, 16, 32, 4, 4, 8]
     assert [a.steps for a in failures] == cutoffs[: len(failures)]
     assert restarts.total_steps == sum(a.steps for a in restarts.attempts)
-    assert int(model.optimizer.iterations.numpy()) == success.steps
+    assert int(keras.ops.convert_to_numpy(model.optimizer.iterations)) == success.steps
 
 
 def test_learning_rate_and_schedules_restart_with_each_attempt(data):
