@@ -13,7 +13,7 @@ from conftest import run_with_backend
 
 from keras_effort.optimizers import AutoRate
 
-BETA, KAPPA, INITIAL, MAX_STEP, EXPLOSION, CUT = 0.1, 0.05, 0.03, 0.03, 10.0, 0.5
+BETA, KAPPA, INITIAL, MAX_STEP, EXPLOSION, CUT = 0.1, 0.02, 0.03, 0.03, 10.0, 0.5
 
 
 def reference(weights: list, gradient_sequence, lr: float, steps: int = 25) -> tuple[list, list]:

@@ -59,7 +59,7 @@ class AutoRate(keras.optimizers.Optimizer):
             schedule) is the unit of the learned scale.
         hypergradient_lr: step of the log-scale rule per step. Defaults to `0.1`.
         target_cosine: the anti-correlation of consecutive steps aimed at, in [0, 1).
-            Defaults to `0.05`.
+            Defaults to `0.02`.
         initial_step: the size of the first step relative to the weights' norm, in (0, 1).
             Defaults to `0.03`.
         max_step: the largest step relative to the weights' norm, in (0, 1): a larger step
@@ -86,7 +86,7 @@ class AutoRate(keras.optimizers.Optimizer):
         self,
         optimizer: keras.optimizers.Optimizer,
         hypergradient_lr: float = 0.1,
-        target_cosine: float = 0.05,
+        target_cosine: float = 0.02,
         initial_step: float = 0.03,
         explosion: float = 10.0,
         cut: float = 0.5,
