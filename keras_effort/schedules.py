@@ -45,8 +45,8 @@ def _constant(value: float, dtype):
     return ops.convert_to_tensor(value, dtype=dtype)
 
 
-# Keras' PyTorch backend computes `ops.floor`, `ops.maximum` and `ops.minimum` of float64
-# tensors in float32; these keep the step's dtype on every backend.
+# Keras computes `ops.floor` of float64 tensors in float32 on PyTorch and JAX, and
+# `ops.maximum` and `ops.minimum` on PyTorch; these keep the step's dtype on every backend.
 def _floor(x):
     return x - ops.mod(x, ops.ones_like(x))
 
