@@ -248,7 +248,7 @@ def test_finder_sets_the_exponential_rates_and_records_batch_losses():
     batch_losses = []
     for batch in range(4):
         xb, yb = x[16 * batch : 16 * (batch + 1)], y[16 * batch : 16 * (batch + 1)]
-        batch_losses.append(float(loss_fn(yb, model(xb, training=True))))
+        batch_losses.append(keras.ops.convert_to_numpy(loss_fn(yb, model(xb, training=True))))
     np.testing.assert_allclose(finder.result.losses, np.tile(batch_losses, 3), rtol=1e-4)
 
 
