@@ -4,7 +4,8 @@
 optimizer and, on a loaded machine, swamp its differences. This script times only the update
 of the 1M-parameter MLP's weights (the same shapes) with fixed gradients, compiled as in `fit`
 (a `tf.function` on TensorFlow, `jax.jit` on JAX, eager on PyTorch), and reports the fastest
-of many runs, the least disturbed by other processes.
+of many runs, the least disturbed by other processes. On PyTorch both sides run under
+`torch.no_grad()`, as `fit` runs `optimizer.apply`.
 
 Run by hand (a few seconds per case):
 
@@ -34,7 +35,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras
 import numpy as np
 
-from keras_effort.optimizers import HypergradientAdam, HypergradientRMSprop, HypergradientSGD
+from keras_effort.optimizers import (
+    ActiveLR,
+    HypergradientAdam,
+    HypergradientRMSprop,
+    HypergradientSGD,
+)
 
 RESULTS = Path(__file__).parent / "results"
 SHAPES = [(512, 1024), (1024,), (1024, 512), (512,), (512, 10), (10,)]  # the 1M MLP's weights
@@ -57,6 +63,10 @@ CASES = {
             hyper_optimizer=HypergradientSGD(1e-5, hypergradient_lr=1e-3),
         ),
         keras.optimizers.Adam,
+    ),
+    "ActiveLR(AdamW), period 100 steps": (
+        lambda: ActiveLR(keras.optimizers.AdamW(1e-3), period=100),
+        lambda: keras.optimizers.AdamW(1e-3),
     ),
 }
 
@@ -82,7 +92,13 @@ def compiled_step(optimizer, grads, variables, jit: bool):
             return state["weights"][-1]
 
         return step
-    return lambda: optimizer.apply(grads, variables)
+    import torch
+
+    def step():
+        with torch.no_grad():  # as Keras' PyTorch trainer runs `apply`
+            optimizer.apply(grads, variables)
+
+    return step
 
 
 def fastest(make, repeats: int, jit: bool) -> float:

@@ -10,6 +10,7 @@ import keras
 from keras import ops
 
 from keras_effort.optimizers._arguments import check_non_negative
+from keras_effort.optimizers._backend import no_grad
 from keras_effort.optimizers.adabelief import AdaBelief
 from keras_effort.optimizers.radam import RAdam
 
@@ -205,6 +206,10 @@ class ActiveLR(keras.optimizers.Optimizer):
                 stacklevel=2,
             )
             self._end_period_caller_known = True
+        with no_grad():
+            self._apply(grads, trainable_variables)
+
+    def _apply(self, grads: list, trainable_variables: list | None) -> None:
         variables = list(trainable_variables or self._trainable_variables)
         # Variables without a gradient, or overwritten by it, are not stepped: leave them alone.
         scaled = [

@@ -119,6 +119,21 @@ class HypergradientSGD(HypergradientOptimizer):
             return gradient + momentum * current, {"momentum": current + momentum * previous}
         return current, {"momentum": previous}
 
+    def _foreach_directions(self, grads, indices, hyperparameters, step):
+        # `_direction`'s equations on all variables at once, in place (only the rate is learned).
+        import torch
+
+        if not self._uses_momentum:
+            return grads
+        buffers = [self._momentums[i].value for i in indices]
+        torch._foreach_mul_(buffers, self.momentum)  # b = momentum b + g
+        torch._foreach_add_(buffers, grads)
+        if not self.nesterov:
+            return buffers
+        directions = torch._foreach_mul(buffers, self.momentum)  # u = g + momentum b
+        torch._foreach_add_(directions, grads)
+        return directions
+
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update({"momentum": self.momentum, "nesterov": self.nesterov})
