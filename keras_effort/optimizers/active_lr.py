@@ -10,7 +10,7 @@ import keras
 from keras import ops
 
 from keras_effort.optimizers._arguments import check_non_negative
-from keras_effort.optimizers._backend import no_grad
+from keras_effort.optimizers._backend import InPlaceAssignments, no_grad
 from keras_effort.optimizers.adabelief import AdaBelief
 from keras_effort.optimizers.radam import RAdam
 
@@ -22,7 +22,7 @@ DEFAULT_DECREASE = 0.5
 
 
 @keras.saving.register_keras_serializable(package="keras_effort")
-class ActiveLR(keras.optimizers.Optimizer):
+class ActiveLR(InPlaceAssignments, keras.optimizers.Optimizer):
     """Scale the step of any Keras optimizer by a learned multiplier per parameter element.
 
     ActiveLR ("Read the Signs") keeps, for every element of every trained variable, the sum of

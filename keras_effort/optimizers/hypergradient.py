@@ -23,7 +23,7 @@ import numpy as np
 from keras import ops
 
 from keras_effort.optimizers._arguments import check_learning_rate, check_non_negative
-from keras_effort.optimizers._backend import is_torch, no_grad
+from keras_effort.optimizers._backend import InPlaceAssignments, is_torch, no_grad
 
 SCOPES = ("global", "variable", "element")
 RULES = ("additive", "multiplicative")
@@ -36,7 +36,7 @@ RELATIVE_FLOOR = 0.01
 MULTIPLICATIVE_HYPERGRADIENT_LR = 0.02
 
 
-class HypergradientOptimizer(keras.optimizers.Optimizer):
+class HypergradientOptimizer(InPlaceAssignments, keras.optimizers.Optimizer):
     """Base class: a Keras optimizer whose learning rate (and more) is learned online.
 
     Subclasses name the hyperparameters they can learn in `_learnable` (the learning rate
@@ -263,26 +263,31 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
             self._foreach_update(grads, trainable_variables, indices, base_rate)
             return
 
+        # The scalars that variables of one dtype share (all variables, in the global scope)
+        # are computed once per step: on PyTorch and TensorFlow each op has a fixed cost.
+        shared = self.scope == "global"
+        step = _memoized(lambda dtype: ops.cast(self.iterations + 1, dtype))
+        base = _memoized(lambda dtype: ops.cast(base_rate, dtype))
+        hyperparameters = _memoized(self._hyperparameter_values)
+
+        @_memoized
+        def rate_of(index: int, dtype: str):
+            if LEARNING_RATE not in self.learn:
+                return ops.cast(learning_rate, dtype)
+            rate = self._learned_value(LEARNING_RATE, index, dtype)
+            return rate if base_rate is None else rate * base(dtype)
+
         for gradient, variable, index in zip(grads, trainable_variables, indices, strict=True):
             dtype = variable.dtype
+            scoped = 0 if shared else index
             direction, derivatives = self._direction(
-                gradient,
-                variable,
-                self._hyperparameter_values(index, dtype),
-                ops.cast(self.iterations + 1, dtype),
+                gradient, variable, hyperparameters(scoped, dtype), step(dtype)
             )
             if self.weight_decay is not None and self._use_weight_decay(variable):
                 direction = direction + self.weight_decay * variable
             # d theta / d (learned rate variable) is -direction, times the base rate if scheduled.
-            rate_derivative = (
-                direction if base_rate is None else direction * ops.cast(base_rate, dtype)
-            )
-            if LEARNING_RATE not in self.learn:
-                rate = ops.cast(learning_rate, dtype)
-            elif base_rate is None:
-                rate = self._learned_value(LEARNING_RATE, index, dtype)
-            else:
-                rate = self._learned_value(LEARNING_RATE, index, dtype) * ops.cast(base_rate, dtype)
+            rate_derivative = direction if base_rate is None else direction * base(dtype)
+            rate = rate_of(scoped, dtype)
             for name in self.learn:
                 value = rate_derivative if name == LEARNING_RATE else rate * derivatives[name]
                 self.assign(self._directions[name][index], value)
@@ -333,7 +338,7 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
         rate = self._learned_value(LEARNING_RATE, indices[0], dtype)
         if base_rate is not None:
             torch._foreach_mul_(stored, ops.cast(base_rate, dtype))
-        torch._foreach_sub_([v.value for v in variables], torch._foreach_mul(stored, rate))
+        torch._foreach_add_([v.value for v in variables], stored, alpha=-rate)
 
     def _update_hyperparameters(self, grads: list, indices: list, learning_rate) -> None:
         learned = {name: self._scoped(name, indices) for name in self.learn}
@@ -454,8 +459,12 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
 
     def _dot(self, x, y):
         """`x . y` over the scope: elementwise for the element scope, else a scalar."""
-        # Not `ops.vdot`: PyTorch's accepts only 1-D tensors.
-        return x * y if self.scope == "element" else ops.sum(x * y)
+        if self.scope == "element":
+            return x * y
+        if is_torch():
+            # One pass and no temporary (PyTorch runs `x * y` eagerly); `vdot` wants 1-D tensors.
+            return ops.vdot(ops.reshape(x, (-1,)), ops.reshape(y, (-1,)))
+        return ops.sum(x * y)  # fused by the graph compilers, faster there than a `tensordot`
 
     def _learned_value(self, name: str, index: int, dtype: str):
         variable = self._learned[name][0 if self.scope == "global" else index]
@@ -574,6 +583,18 @@ def _tensorflow_update_all(
     tf.__internal__.distribute.interim.maybe_merge_call(
         cross_replica_update, optimizer._distribution_strategy, reduced, learning_rate
     )
+
+
+def _memoized(function):
+    """`function`, computed once per distinct tuple of (hashable) arguments."""
+    results = {}
+
+    def memoized(*key):
+        if key not in results:
+            results[key] = function(*key)
+        return results[key]
+
+    return memoized
 
 
 def complement(value: float, dtype: str) -> float:

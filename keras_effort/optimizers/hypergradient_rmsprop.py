@@ -102,7 +102,8 @@ class HypergradientRMSprop(HypergradientOptimizer):
     def _direction(self, gradient, variable, hyperparameters, step):
         rho = hyperparameters["rho"]
         slot = self._velocities[self._get_variable_index(variable)]
-        previous = read_value(slot)
+        # A copy (a pass over memory on PyTorch) only if it is read after the slot is written.
+        previous = read_value(slot) if "rho" in self.learn else ops.convert_to_tensor(slot)
         velocity = rho * previous + (1 - rho) * ops.square(gradient)
         self.assign(slot, velocity)
         denominator = velocity + self.epsilon

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+from keras import ops
 
 from keras_effort.optimizers._arguments import check_unit_interval
 from keras_effort.optimizers.hypergradient import (
@@ -112,7 +113,8 @@ class HypergradientSGD(HypergradientOptimizer):
             return gradient, {}
         momentum = hyperparameters["momentum"]
         buffer = self._momentums[self._get_variable_index(variable)]
-        previous = read_value(buffer)
+        # A copy (a pass over memory on PyTorch) only if it is read after the slot is written.
+        previous = read_value(buffer) if "momentum" in self.learn else ops.convert_to_tensor(buffer)
         current = momentum * previous + gradient
         self.assign(buffer, current)
         if self.nesterov:
