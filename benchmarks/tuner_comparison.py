@@ -58,6 +58,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_effort.callbacks import TargetStopping
+from keras_effort.callbacks.monitor import optimizer_step
 from keras_effort.datasets import load_digits, load_mnist1d
 from keras_effort.effort import RuntimeDistribution
 from keras_effort.optimizers import HypergradientAdam
@@ -246,13 +247,13 @@ class StepCounter(keras.callbacks.Callback):
         """Steps of the `fit` now running (0 between fits)."""
         if self._fitting is None:
             return 0
-        return int(self._fitting.optimizer.iterations.numpy()) - self._start
+        return optimizer_step(self._fitting) - self._start
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if self.total >= self.limit:
             raise BudgetSpent(f"the search spent its budget of {self.limit} steps")
         self._fitting = self.model
-        self._start = int(self.model.optimizer.iterations.numpy())
+        self._start = optimizer_step(self.model)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self.total + self.running() >= self.limit:
@@ -272,10 +273,10 @@ class StopAt(keras.callbacks.Callback):
         self._start = 0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-        self._start = int(self.model.optimizer.iterations.numpy())
+        self._start = optimizer_step(self.model)
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        if int(self.model.optimizer.iterations.numpy()) - self._start >= self.steps:
+        if optimizer_step(self.model) - self._start >= self.steps:
             self.model.stop_training = True
 
 
@@ -495,11 +496,18 @@ class Remeasurer:
     def _measure(self, config: dict[str, Any], screen: bool) -> dict[str, Any]:
         (x, y), validation = self.data
         budget = 2 * self.task.max_steps
+        keras.backend.clear_session()
+        # One model per configuration: every seed starts it from fresh weights and the
+        # optimizer's initial state, and reuses its traced train and test functions.
+        model = make_model(self.task, config, x.shape[1])
+        model.optimizer.build(model.trainable_variables)
+        initial_state = [keras.ops.convert_to_numpy(v) for v in model.optimizer.variables]
         steps: list[int | None] = []
         for seed in range(100_000, 100_000 + self.seeds):
             keras.utils.set_random_seed(seed)
-            keras.backend.clear_session()
-            model = make_model(self.task, config, x.shape[1])
+            model.set_weights(make_model(self.task, config, x.shape[1]).get_weights())
+            for variable, value in zip(model.optimizer.variables, initial_state, strict=True):
+                variable.assign(value)
             stop = TargetStopping(
                 "val_accuracy",
                 self.task.target,

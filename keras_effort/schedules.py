@@ -45,8 +45,8 @@ def _constant(value: float, dtype):
     return ops.convert_to_tensor(value, dtype=dtype)
 
 
-# Keras' PyTorch backend computes `ops.floor`, `ops.maximum` and `ops.minimum` of float64
-# tensors in float32; these keep the step's dtype on every backend.
+# Keras computes `ops.floor` of float64 tensors in float32 on PyTorch and JAX, and
+# `ops.maximum` and `ops.minimum` on PyTorch; these keep the step's dtype on every backend.
 def _floor(x):
     return x - ops.mod(x, ops.ones_like(x))
 
@@ -57,6 +57,27 @@ def _at_least_zero(x):
 
 def _at_most_one(x):
     return ops.where(x < 1, x, ops.ones_like(x))
+
+
+def _half_cosine(fraction):
+    """`(1 + cos(pi * fraction)) / 2` for `fraction` in [0, 1], in the dtype of `fraction`.
+
+    Not from `ops.cos`: Keras' JAX backend computes the cosine of a float64 tensor in float32
+    (its type promotion demotes 64-bit types). Written as `cos(pi f / 2)**2` for f <= 1/2 and
+    `sin(pi (1 - f) / 2)**2` above, both of an angle in [0, pi/4], each a Taylor series to the
+    power 20 (the first term left out is below `(pi/4)**22 / 22! < 1e-23`): only arithmetic,
+    which keeps the dtype on every backend, and no cancellation near 0 at the end of a cycle.
+    """
+    lower = fraction <= 0.5
+    x = (math.pi / 2) * ops.where(lower, fraction, 1.0 - fraction)
+    x2 = x * x
+    # Horner's forms of cos x = 1 - x^2/2! + x^4/4! - ... and sin x = x - x^3/3! + ...
+    cos, sin = ops.ones_like(x), ops.ones_like(x)
+    for k in range(10, 0, -1):
+        cos = 1.0 - x2 / ((2 * k - 1) * (2 * k)) * cos
+        sin = 1.0 - x2 / ((2 * k) * (2 * k + 1)) * sin
+    sin = x * sin
+    return ops.where(lower, cos * cos, sin * sin)
 
 
 def _is_real(value: object) -> bool:
@@ -90,7 +111,7 @@ def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
 
 def _cosine_anneal(start, end, fraction):
     """From `start` at fraction 0 to `end` at fraction 1 along half a cosine."""
-    return end + (start - end) / 2.0 * (ops.cos(math.pi * fraction) + 1.0)
+    return end + (start - end) * _half_cosine(fraction)
 
 
 def _linear_anneal(start, end, fraction):
@@ -464,7 +485,7 @@ class LubyCosineRestarts(LearningRateSchedule):
             dtype = step.dtype
             elapsed, length = self._cycle_position(_at_least_zero(step))
             fraction = _at_most_one(elapsed / length)
-            cosine = 0.5 * (1.0 + ops.cos(math.pi * fraction))
+            cosine = _half_cosine(fraction)
             alpha = _constant(self.alpha, dtype)
             return _constant(self.initial_learning_rate, dtype) * ((1.0 - alpha) * cosine + alpha)
 

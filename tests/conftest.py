@@ -69,40 +69,6 @@ KNOWN_GAPS: dict[str, dict[str, dict[str, str]]] = {
         "test_callbacks.py": {
             "test_steps_per_execution_sets_the_granularity": NO_STEPS_PER_EXECUTION,
         },
-        "test_lr_finder.py": {
-            "test_finder_refuses_a_schedule_and_multi_step_execution": NO_STEPS_PER_EXECUTION,
-            "test_finder_suggestion_trains_about_as_fast_as_the_best_grid_rate": (
-                "the finder's suggestion run fails on a shape mismatch under PyTorch (open)"
-            ),
-            "test_finder_sweeps_and_restores_the_learned_rate_of_a_hypergradient_optimizer": (
-                "the finder reads a learned rate that requires grad under PyTorch (open)"
-            ),
-        },
-        "test_prodigy.py": {
-            "test_matches_prodigyopt_trajectory": (
-                "Prodigy misses prodigyopt by more than 1e-5 in one element of 15 under PyTorch "
-                "(open)"
-            ),
-        },
-    },
-    "jax": {
-        "test_prodigy.py": {
-            "test_": "Prodigy's update reads a variable inside a traced op on JAX (open)",
-        },
-        "test_lr_finder.py": {
-            "test_finder_refuses_a_schedule_and_multi_step_execution": (
-                "the finder's steps_per_execution check comes after JAX's shape check (open)"
-            ),
-        },
-        "test_schedules.py": {
-            prefix: "float64 schedules are computed partly in float32 on JAX (open)"
-            for prefix in (
-                "test_one_cycle_matches_pytorch_formulas_in_float64",
-                "test_luby_cosine_restarts_matches_reference",
-                "test_luby_cosine_restarts_far_out_steps",
-                "test_luby_cosine_restarts_follow_the_restart_policy_cutoffs",
-            )
-        },
     },
 }
 

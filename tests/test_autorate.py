@@ -13,7 +13,7 @@ from conftest import run_with_backend
 
 from keras_effort.optimizers import AutoRate
 
-BETA, KAPPA, INITIAL, EXPLOSION, CUT = 0.1, 0.05, 0.03, 10.0, 0.5
+BETA, KAPPA, INITIAL, MAX_STEP, EXPLOSION, CUT = 0.1, 0.02, 0.03, 0.03, 10.0, 0.5
 
 
 def reference(weights: list, gradient_sequence, lr: float, steps: int = 25) -> tuple[list, list]:
@@ -35,10 +35,11 @@ def reference(weights: list, gradient_sequence, lr: float, steps: int = 25) -> t
             first = power == 0
             power = 0.9 * power + 0.1 * gp if power > 0 else gp
             deltas = [-lr * x for x in g]
+            weight_norm = math.sqrt(sum(float(np.vdot(x, x)) for x in w))
+            delta_norm = math.sqrt(sum(float(np.vdot(d, d)) for d in deltas))
             if first:
-                weight_norm = math.sqrt(sum(float(np.vdot(x, x)) for x in w))
-                delta_norm = math.sqrt(sum(float(np.vdot(d, d)) for d in deltas))
                 log_scale = math.log(INITIAL * weight_norm / delta_norm)
+            log_scale = min(log_scale, math.log(MAX_STEP * weight_norm / delta_norm))
             applied = [math.exp(log_scale) * d for d in deltas]
             w = [x + a for x, a in zip(w, applied, strict=True)]
         else:
@@ -114,6 +115,27 @@ def test_first_step_moves_weights_by_initial_step_whatever_the_rate() -> None:
         )
         norm = math.sqrt(sum(float(np.sum(x**2)) for x in START))
         assert change == pytest.approx(INITIAL * norm, rel=1e-4)
+
+
+def test_no_step_moves_the_weights_by_more_than_max_step() -> None:
+    # A constant gradient: SGD with momentum 0.9 alone would grow its steps ten-fold.
+    variables = [keras.Variable(x.astype("float32")) for x in START]
+    optimizer = AutoRate(keras.optimizers.SGD(1.0, momentum=0.9), max_step=0.05)
+    gradient = [np.ones_like(x, dtype="float32") for x in START]
+    sizes = []
+    for _ in range(30):
+        before = [np.asarray(v, dtype=np.float64) for v in variables]
+        optimizer.apply(gradient, variables)
+        step = math.sqrt(
+            sum(
+                float(np.sum((np.asarray(v) - b) ** 2))
+                for v, b in zip(variables, before, strict=True)
+            )
+        )
+        sizes.append(step / math.sqrt(sum(float(np.sum(b**2)) for b in before)))
+    assert sizes[0] == pytest.approx(INITIAL, rel=1e-4)
+    assert max(sizes) == pytest.approx(0.05, rel=1e-4)  # reached, and never exceeded
+    assert all(size <= 0.05 * (1 + 1e-4) for size in sizes)
 
 
 def _model(optimizer: keras.optimizers.Optimizer, **compile_kwargs) -> keras.Model:

@@ -15,7 +15,10 @@ STEPS = 40
 
 
 def _problem(seed: int = 0):
-    """A least-squares problem with a matrix weight and a zero-initialised bias."""
+    """A least-squares problem with a matrix weight and a zero-initialised bias.
+
+    The gradients are those of `sum((a @ w + b - target)**2) / (2 * 16)`.
+    """
     rng = np.random.default_rng(seed)
     a = rng.normal(size=(16, 5))
     target = rng.normal(size=(16, 3))
@@ -26,11 +29,11 @@ def _problem(seed: int = 0):
         residual = a @ w + b - target
         return a.T @ residual / 16, residual.sum(axis=0) / 16
 
-    return weight, bias, gradients
+    return a, target, weight, bias, gradients
 
 
 def _reference_trajectory(options: dict) -> tuple[list, list]:
-    weight, bias, gradients = _problem()
+    _, _, weight, bias, gradients = _problem()
     w = torch.tensor(weight, dtype=torch.float64, requires_grad=True)
     b = torch.tensor(bias, dtype=torch.float64, requires_grad=True)
     optimizer = prodigyopt.Prodigy([w, b], **options)
@@ -45,7 +48,7 @@ def _reference_trajectory(options: dict) -> tuple[list, list]:
 
 
 def _keras_trajectory(options: dict) -> tuple[list, list]:
-    weight, bias, gradients = _problem()
+    _, _, weight, bias, gradients = _problem()
     w = keras.Variable(weight, dtype="float64")
     b = keras.Variable(bias, dtype="float64")
     names = {"lr": "learning_rate", "eps": "epsilon", "beta3": "beta_3"}
@@ -85,6 +88,30 @@ def test_matches_prodigyopt_trajectory(options: dict) -> None:
         np.testing.assert_allclose(b, expected_b, rtol=1e-5, atol=1e-12)
     # The test means something only if the distance estimate moved well away from d0.
     assert ds[-1] > 3 * ds[0]
+
+
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_fit_matches_prodigyopt_trajectory(jit_compile: bool) -> None:
+    """`model.fit`, eager or compiled (XLA, `jax.jit`), takes the steps of `prodigyopt`."""
+    if jit_compile and keras.backend.backend() == "torch":
+        pytest.skip("compiling is `torch.compile` on PyTorch, which is not what this test checks")
+    expected_weights, _ = _reference_trajectory({})
+    a, target, weight, bias, _ = _problem()
+    model = keras.Sequential(
+        [keras.Input((5,), dtype="float64"), keras.layers.Dense(3, dtype="float64")]
+    )
+    model.set_weights([weight, bias])
+    model.compile(
+        optimizer=Prodigy(),
+        # Per example half the squared error: its batch mean has the reference's gradients.
+        loss=lambda y, p: 0.5 * keras.ops.sum(keras.ops.square(p - y), axis=-1),
+        jit_compile=jit_compile,
+    )
+    model.fit(a, target, batch_size=16, epochs=STEPS, shuffle=False, verbose=0)
+    w, b = model.get_weights()
+    np.testing.assert_allclose(w, expected_weights[-1][0], rtol=1e-5, atol=1e-12)
+    np.testing.assert_allclose(b, expected_weights[-1][1], rtol=1e-5, atol=1e-12)
+    assert float(model.optimizer.d) > 3 * Prodigy().d0
 
 
 def test_defaults_match_prodigyopt() -> None:

@@ -236,6 +236,14 @@ def _check_range(min_lr: float, max_lr: float, num_steps: int) -> None:
         raise ValueError(f"`num_steps` must be an integer >= 2, got {num_steps!r}")
 
 
+def _check_steps_per_execution(model: keras.Model) -> None:
+    if getattr(model, "steps_per_execution", 1) != 1:
+        raise ValueError(
+            "LearningRateFinder needs `steps_per_execution=1` in `compile` so that it can "
+            f"set the rate every step, got {model.steps_per_execution}"
+        )
+
+
 class LearningRateFinder(keras.callbacks.Callback):
     """The learning-rate range test as a callback.
 
@@ -346,11 +354,7 @@ class LearningRateFinder(keras.callbacks.Callback):
                 "float `learning_rate` for the range test and build the schedule from its "
                 "suggestion."
             ) from error
-        if getattr(model, "steps_per_execution", 1) != 1:
-            raise ValueError(
-                "LearningRateFinder needs `steps_per_execution=1` in `compile` so that it can "
-                f"set the rate every step, got {model.steps_per_execution}"
-            )
+        _check_steps_per_execution(model)
         self._losses = []
         self._diverged = False
         self.result = None
@@ -445,10 +449,13 @@ def find_learning_rate(
         The `LearningRateFinderResult`.
 
     Raises:
-        ValueError: if the model is not compiled, or for arguments outside the ranges above.
+        ValueError: if the model is not compiled, is compiled with `steps_per_execution` other
+            than 1, or for arguments outside the ranges above.
     """
     if getattr(model, "optimizer", None) is None or not getattr(model, "compiled", False):
         raise ValueError("`model` must be compiled (with an optimizer and a loss) first")
+    # Before `fit`, whose first trace (JAX's) may fail on something else first.
+    _check_steps_per_execution(model)
     finder = LearningRateFinder(
         min_lr=min_lr,
         max_lr=max_lr,

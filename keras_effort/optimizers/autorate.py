@@ -29,13 +29,17 @@ class AutoRate(keras.optimizers.Optimizer):
     short-horizon bias of Wu et al.). AutoRate aims at `c = -target_cosine` instead: a fixed
     fraction of the stable range, whatever the scale of the task.
 
-    Three guards make any starting rate safe:
+    Four guards make any starting rate safe:
 
     - The first step moves the weights by `initial_step` times their norm: the scale starts
       at `initial_step * |w| / |delta_0|`, whatever the given rate, and is learned from
       there. The given rate thus only sets the unit of the scale (and a schedule's shape).
       The inner step is measured as a change of the weights, exact to about 1e-7 of their
       size in float32: a rate whose steps are far below that makes the steps noisy.
+    - No step moves the weights by more than `max_step` times their norm: the scale is
+      lowered to that size whenever the inner step would exceed it. The steps of a momentum
+      optimizer grow for about `1 / (1 - momentum)` steps after the first, and a dead ReLU
+      network gives the hypergradient nothing to shrink the scale with.
     - A step whose gradient is not finite, or whose gradient norm exceeds `explosion` times
       its running average, undoes the previous step (the likely cause), skips its own and
       multiplies the scale by `cut`. The inner optimizer sees a zero gradient on that step.
@@ -55,9 +59,11 @@ class AutoRate(keras.optimizers.Optimizer):
             schedule) is the unit of the learned scale.
         hypergradient_lr: step of the log-scale rule per step. Defaults to `0.1`.
         target_cosine: the anti-correlation of consecutive steps aimed at, in [0, 1).
-            Defaults to `0.05`.
+            Defaults to `0.02`.
         initial_step: the size of the first step relative to the weights' norm, in (0, 1).
             Defaults to `0.03`.
+        max_step: the largest step relative to the weights' norm, in (0, 1): a larger step
+            lowers the scale to this size. Defaults to `0.03`.
         explosion: a gradient norm this many times its running average counts as divergence,
             a float > 1. Defaults to `10.0`.
         cut: factor on the scale after a divergence, in (0, 1). Defaults to `0.5`.
@@ -80,14 +86,15 @@ class AutoRate(keras.optimizers.Optimizer):
         self,
         optimizer: keras.optimizers.Optimizer,
         hypergradient_lr: float = 0.1,
-        target_cosine: float = 0.05,
+        target_cosine: float = 0.02,
         initial_step: float = 0.03,
         explosion: float = 10.0,
         cut: float = 0.5,
+        max_step: float = 0.03,
         name: str = "autorate",
         **kwargs: Any,
     ) -> None:
-        _check_arguments(optimizer, hypergradient_lr, initial_step, explosion, cut)
+        _check_arguments(optimizer, hypergradient_lr, initial_step, max_step, explosion, cut)
         check_unit_interval("target_cosine", target_cosine)
         if kwargs:
             raise ValueError(
@@ -101,6 +108,7 @@ class AutoRate(keras.optimizers.Optimizer):
         self.initial_step = float(initial_step)
         self.explosion = float(explosion)
         self.cut = float(cut)
+        self.max_step = float(max_step)
 
     def build(self, variables: list) -> None:
         if self.built:
@@ -185,15 +193,26 @@ class AutoRate(keras.optimizers.Optimizer):
         self.inner_optimizer.apply([ops.where(ok, g, ops.zeros_like(g)) for g in grads], variables)
         deltas = [v.value - b for v, b in zip(variables, before, strict=True)]
 
+        # Step sizes relative to the weights' norm, in log space: `relative` is the log scale
+        # at which this step would move the weights by their whole norm.
+        weight_norm = ops.sqrt(_sum(_dot(b, b) for b in before))
+        delta_norm = ops.sqrt(_sum(_dot(d, d) for d in deltas))
+        measurable = (delta_norm > 0) & (weight_norm > 0)
+        relative = ops.log(
+            ops.where(measurable, weight_norm, 1.0) / ops.where(measurable, delta_norm, 1.0)
+        )
         # The first step moves the weights by `initial_step` of their norm, whatever the inner
         # rate: too large a rate would wreck the network at once, too small a one would take
         # many steps to grow out of.
         first = ok & (average == 0)
-        weight_norm = ops.sqrt(_sum(_dot(b, b) for b in before))
-        delta_norm = ops.sqrt(_sum(_dot(d, d) for d in deltas))
-        safe = ops.log(self.initial_step * weight_norm / ops.where(delta_norm > 0, delta_norm, 1.0))
-        start = ops.where((delta_norm > 0) & (weight_norm > 0), safe, 0.0)
-        self.log_scale.assign(ops.where(first, start, self.log_scale.value))
+        start = ops.where(measurable, math.log(self.initial_step) + relative, 0.0)
+        log_scale = ops.where(first, start, self.log_scale.value)
+        # No step moves them by more than `max_step`: a momentum optimizer's steps grow for
+        # ~1 / (1 - momentum) steps after the first, and a scale that overshoots kills ReLUs
+        # before the hypergradient can shrink it.
+        cap = math.log(self.max_step) + relative
+        log_scale = ops.where(ok & measurable, ops.minimum(log_scale, cap), log_scale)
+        self.log_scale.assign(log_scale)
 
         scale = ops.exp(self.log_scale.value)
         for variable, old, delta, slot, last in zip(
@@ -215,6 +234,7 @@ class AutoRate(keras.optimizers.Optimizer):
             "hypergradient_lr": self.hypergradient_lr,
             "target_cosine": self.target_cosine,
             "initial_step": self.initial_step,
+            "max_step": self.max_step,
             "explosion": self.explosion,
             "cut": self.cut,
         }
@@ -250,7 +270,7 @@ def _all_reduce_sums(values: list) -> list:
     return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
 
 
-def _check_arguments(optimizer, hypergradient_lr, initial_step, explosion, cut) -> None:
+def _check_arguments(optimizer, hypergradient_lr, initial_step, max_step, explosion, cut) -> None:
     if not isinstance(optimizer, keras.optimizers.Optimizer):
         raise ValueError(f"`optimizer` must be a keras.optimizers.Optimizer, got {optimizer!r}")
     if optimizer.built:
@@ -259,6 +279,8 @@ def _check_arguments(optimizer, hypergradient_lr, initial_step, explosion, cut) 
         raise ValueError(f"`hypergradient_lr` must be a float >= 0, got {hypergradient_lr!r}")
     if not _finite(initial_step) or not 0 < initial_step < 1:
         raise ValueError(f"`initial_step` must be a float in (0, 1), got {initial_step!r}")
+    if not _finite(max_step) or not 0 < max_step < 1:
+        raise ValueError(f"`max_step` must be a float in (0, 1), got {max_step!r}")
     if not _finite(explosion) or explosion <= 1:
         raise ValueError(f"`explosion` must be a float > 1, got {explosion!r}")
     if not _finite(cut) or not 0 < cut < 1:

@@ -150,14 +150,20 @@ class Prodigy(keras.optimizers.Optimizer):
         )
 
     def _update_all(self, grads: list, variables: list, learning_rate) -> None:
+        # Every variable is read once as a backend tensor, and the arithmetic is done on
+        # tensors: JAX's `where` takes no Keras variable, and on PyTorch a Python float
+        # combined with a Keras variable goes through `keras.ops`, which makes it a float32
+        # tensor first (a float64 model would lose its precision in `beta_3 * s`).
+        read = ops.convert_to_tensor
         dtype = self._scalar_dtype
         lr = ops.cast(learning_rate, dtype)
-        d = ops.copy(self.d)
+        d = read(self.d)
         d0 = ops.convert_to_tensor(self.d0, dtype)
         step = ops.cast(self.iterations, dtype)
-        beta_3 = math.sqrt(self.beta_2) if self.beta_3 is None else self.beta_3
+        beta_1, beta_2 = self.beta_1, self.beta_2
+        beta_3 = math.sqrt(beta_2) if self.beta_3 is None else self.beta_3
         if self.use_bias_correction:
-            correction = ops.sqrt(1 - self.beta_2 ** (step + 1)) / (1 - self.beta_1 ** (step + 1))
+            correction = ops.sqrt(1 - beta_2 ** (step + 1)) / (1 - beta_1 ** (step + 1))
         else:
             correction = 1.0
         dlr = d * lr * correction
@@ -166,48 +172,52 @@ class Prodigy(keras.optimizers.Optimizer):
 
         numerator = ops.zeros((), dtype)
         denominator = ops.zeros((), dtype)
-        gradients = {}
+        gradients, momentums, velocities = {}, {}, {}
         for gradient, variable in zip(grads, variables, strict=True):
             index = self._get_variable_index(variable)
             vdtype = variable.dtype
+            x = read(variable)
             gradient = ops.cast(gradient, vdtype)
             if self.prodigy_weight_decay and not self.decouple:
-                gradient = gradient + self.prodigy_weight_decay * variable
-            gradients[index] = gradient
-            start = self._starts[index]
+                gradient = gradient + self.prodigy_weight_decay * x
             # x0 is the weights at the first step (as in `prodigyopt`), so a restart that
             # re-initialises the weights and resets the optimizer starts from the new weights.
-            self.assign(start, ops.where(first, variable, start))
-            numerator += (d / d0) * dlr * ops.cast(ops.sum(gradient * (start - variable)), dtype)
-            m, v, s = self._momentums[index], self._velocities[index], self._sums[index]
-            d_v, beta_1, beta_2 = ops.cast(d, vdtype), self.beta_1, self.beta_2
-            self.assign(m, beta_1 * m + (1 - beta_1) * d_v * gradient)
-            self.assign(v, beta_2 * v + (1 - beta_2) * d_v * d_v * ops.square(gradient))
-            self.assign(s, beta_3 * s + ops.cast(s_weight, vdtype) * gradient)
+            x0 = ops.where(first, x, read(self._starts[index]))
+            numerator += (d / d0) * dlr * ops.cast(ops.sum(gradient * (x0 - x)), dtype)
+            d_v = ops.cast(d, vdtype)
+            m = beta_1 * read(self._momentums[index]) + (1 - beta_1) * d_v * gradient
+            v = beta_2 * read(self._velocities[index]) + (1 - beta_2) * d_v * d_v * gradient**2
+            s = beta_3 * read(self._sums[index]) + ops.cast(s_weight, vdtype) * gradient
             denominator += ops.cast(ops.sum(ops.abs(s)), dtype)
+            self.assign(self._starts[index], x0)
+            self.assign(self._momentums[index], m)
+            self.assign(self._velocities[index], v)
+            self.assign(self._sums[index], s)
+            gradients[index], momentums[index], velocities[index] = gradient, m, v
 
         active = denominator > 0
-        numerator = beta_3 * self.numerator + numerator
+        old_numerator, old_d_max = read(self.numerator), read(self.d_max)
+        numerator = beta_3 * old_numerator + numerator
         d_hat = self.d_coef * numerator / ops.where(active, denominator, 1.0)
-        d_new = ops.where(ops.equal(d, d0), ops.maximum(d, d_hat), d)
-        d_max = ops.maximum(self.d_max, d_hat)
-        d_new = ops.minimum(d_max, d_new * self.growth_rate)
-        self.assign(self.numerator, ops.where(active, numerator, self.numerator))
-        self.assign(self.d_max, ops.where(active, d_max, self.d_max))
-        self.assign(self.d, ops.where(active, d_new, d))
+        d_new = ops.where(ops.equal(d, d0), _max(d, d_hat), d)
+        d_max = _max(old_d_max, d_hat)
+        d_new = ops.where(active, _min(d_max, d_new * self.growth_rate), d)
+        self.assign(self.numerator, ops.where(active, numerator, old_numerator))
+        self.assign(self.d_max, ops.where(active, d_max, old_d_max))
+        self.assign(self.d, d_new)
 
         for variable in variables:
             index = self._get_variable_index(variable)
             vdtype = variable.dtype
-            dlr_v, d_v = ops.cast(dlr, vdtype), ops.cast(self.d, vdtype)
-            denominator_v = ops.sqrt(self._velocities[index]) + d_v * self.epsilon
-            new = variable
+            dlr_v, d_v = ops.cast(dlr, vdtype), ops.cast(d_new, vdtype)
+            x = read(variable)
+            new = x
             if self.prodigy_weight_decay and self.decouple:
                 new = new - self.prodigy_weight_decay * dlr_v * new
             # Without momentum `prodigyopt` steps along `d * g` with the updated `d`.
-            direction = d_v * gradients[index] if self.beta_1 == 0 else self._momentums[index]
-            new = new - dlr_v * direction / denominator_v
-            self.assign(variable, ops.where(active, new, variable))
+            direction = d_v * gradients[index] if beta_1 == 0 else momentums[index]
+            new = new - dlr_v * direction / (ops.sqrt(velocities[index]) + d_v * self.epsilon)
+            self.assign(variable, ops.where(active, new, x))
 
     @property
     def learned_hyperparameters(self) -> dict[str, Any]:
@@ -236,6 +246,18 @@ class Prodigy(keras.optimizers.Optimizer):
 
 def _is_float(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# Python's `max` and `min`, as `prodigyopt` uses them on its scalars (the first argument unless
+# the second is strictly larger or smaller, so a NaN estimate keeps the current one). Not
+# `ops.maximum`/`ops.minimum`: on Keras' PyTorch backend they return float32 for float64 inputs
+# (keras-team/keras#23223), which costs a float64 model its precision.
+def _max(a, b):
+    return ops.where(b > a, b, a)
+
+
+def _min(a, b):
+    return ops.where(b < a, b, a)
 
 
 def _run_once_per_replica(

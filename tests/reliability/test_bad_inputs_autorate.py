@@ -34,6 +34,8 @@ ROWS = [
     (autorate, {"target_cosine": -0.1}, ValueError, "`target_cosine`"),
     (autorate, {"initial_step": 0.0}, ValueError, "`initial_step`"),
     (autorate, {"initial_step": 1.5}, ValueError, "`initial_step`"),
+    (autorate, {"max_step": 0.0}, ValueError, "`max_step`"),
+    (autorate, {"max_step": float("nan")}, ValueError, "`max_step`"),
     (autorate, {"explosion": 1.0}, ValueError, "`explosion`"),
     (autorate, {"explosion": math.inf}, ValueError, "`explosion`"),
     (autorate, {"cut": 0.0}, ValueError, "`cut`"),
