@@ -14,6 +14,7 @@ hyper-optimizer that may itself be a hypergradient optimizer (a "tower").
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -266,11 +267,11 @@ class HypergradientOptimizer(InPlaceAssignments, keras.optimizers.Optimizer):
         # The scalars that variables of one dtype share (all variables, in the global scope)
         # are computed once per step: on PyTorch and TensorFlow each op has a fixed cost.
         shared = self.scope == "global"
-        step = _memoized(lambda dtype: ops.cast(self.iterations + 1, dtype))
-        base = _memoized(lambda dtype: ops.cast(base_rate, dtype))
-        hyperparameters = _memoized(self._hyperparameter_values)
+        step = functools.cache(lambda dtype: ops.cast(self.iterations + 1, dtype))
+        base = functools.cache(lambda dtype: ops.cast(base_rate, dtype))
+        hyperparameters = functools.cache(self._hyperparameter_values)
 
-        @_memoized
+        @functools.cache
         def rate_of(index: int, dtype: str):
             if LEARNING_RATE not in self.learn:
                 return ops.cast(learning_rate, dtype)
@@ -583,18 +584,6 @@ def _tensorflow_update_all(
     tf.__internal__.distribute.interim.maybe_merge_call(
         cross_replica_update, optimizer._distribution_strategy, reduced, learning_rate
     )
-
-
-def _memoized(function):
-    """`function`, computed once per distinct tuple of (hashable) arguments."""
-    results = {}
-
-    def memoized(*key):
-        if key not in results:
-            results[key] = function(*key)
-        return results[key]
-
-    return memoized
 
 
 def complement(value: float, dtype: str) -> float:
