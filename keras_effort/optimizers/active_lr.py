@@ -10,6 +10,7 @@ import keras
 from keras import ops
 
 from keras_effort.optimizers._arguments import check_non_negative
+from keras_effort.optimizers._backend import InPlaceAssignments, no_grad
 from keras_effort.optimizers.adabelief import AdaBelief
 from keras_effort.optimizers.radam import RAdam
 
@@ -21,7 +22,7 @@ DEFAULT_DECREASE = 0.5
 
 
 @keras.saving.register_keras_serializable(package="keras_effort")
-class ActiveLR(keras.optimizers.Optimizer):
+class ActiveLR(InPlaceAssignments, keras.optimizers.Optimizer):
     """Scale the step of any Keras optimizer by a learned multiplier per parameter element.
 
     ActiveLR ("Read the Signs") keeps, for every element of every trained variable, the sum of
@@ -205,6 +206,10 @@ class ActiveLR(keras.optimizers.Optimizer):
                 stacklevel=2,
             )
             self._end_period_caller_known = True
+        with no_grad():
+            self._apply(grads, trainable_variables)
+
+    def _apply(self, grads: list, trainable_variables: list | None) -> None:
         variables = list(trainable_variables or self._trainable_variables)
         # Variables without a gradient, or overwritten by it, are not stepped: leave them alone.
         scaled = [

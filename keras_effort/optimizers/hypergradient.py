@@ -14,6 +14,7 @@ hyper-optimizer that may itself be a hypergradient optimizer (a "tower").
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -23,6 +24,7 @@ import numpy as np
 from keras import ops
 
 from keras_effort.optimizers._arguments import check_learning_rate, check_non_negative
+from keras_effort.optimizers._backend import InPlaceAssignments, is_torch, no_grad
 
 SCOPES = ("global", "variable", "element")
 RULES = ("additive", "multiplicative")
@@ -35,7 +37,7 @@ RELATIVE_FLOOR = 0.01
 MULTIPLICATIVE_HYPERGRADIENT_LR = 0.02
 
 
-class HypergradientOptimizer(keras.optimizers.Optimizer):
+class HypergradientOptimizer(InPlaceAssignments, keras.optimizers.Optimizer):
     """Base class: a Keras optimizer whose learning rate (and more) is learned online.
 
     Subclasses name the hyperparameters they can learn in `_learnable` (the learning rate
@@ -145,6 +147,26 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
         """
         raise NotImplementedError
 
+    def _foreach_directions(self, grads: list, indices: list, hyperparameters: dict, step) -> list:
+        """`_direction` for all variables at once, with PyTorch's multi-tensor ops.
+
+        Called on PyTorch only, when just the learning rate is learned (the other
+        hyperparameters are the constructor's floats). It must follow `_direction`'s
+        equations, advance the slots in place (through `.value`) and return the directions
+        `u`, which the caller only reads. A subclass that does not override it takes the
+        per-variable path.
+
+        Args:
+            grads: the gradients, in the variables' dtype.
+            indices: the variables' indices (`_get_variable_index`).
+            hyperparameters: as for `_direction`, the values of variable `indices[0]`.
+            step: the 1-based step number, a float tensor.
+
+        Returns:
+            The list of directions, one per variable.
+        """
+        raise NotImplementedError
+
     # Keras optimizer ----------------------------------------------------------------------------
 
     @property
@@ -217,7 +239,8 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
     def _backend_update_step(self, grads: list, trainable_variables: list, learning_rate) -> None:
         if keras.backend.backend() == "tensorflow":
             _tensorflow_update_all(self, grads, trainable_variables, learning_rate)
-        else:
+            return
+        with no_grad():
             self._update_all(grads, trainable_variables, learning_rate)
 
     def update_step(self, gradient, variable, learning_rate) -> None:
@@ -237,31 +260,86 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
         indices = [self._get_variable_index(v) for v in trainable_variables]
         base_rate = learning_rate if self._scheduled else None
         self._update_hyperparameters(grads, indices, learning_rate)
+        if self._takes_foreach_path(trainable_variables):
+            self._foreach_update(grads, trainable_variables, indices, base_rate)
+            return
+
+        # The scalars that variables of one dtype share (all variables, in the global scope)
+        # are computed once per step: on PyTorch and TensorFlow each op has a fixed cost.
+        shared = self.scope == "global"
+        step = functools.cache(lambda dtype: ops.cast(self.iterations + 1, dtype))
+        base = functools.cache(lambda dtype: ops.cast(base_rate, dtype))
+        hyperparameters = functools.cache(self._hyperparameter_values)
+
+        @functools.cache
+        def rate_of(index: int, dtype: str):
+            if LEARNING_RATE not in self.learn:
+                return ops.cast(learning_rate, dtype)
+            rate = self._learned_value(LEARNING_RATE, index, dtype)
+            return rate if base_rate is None else rate * base(dtype)
 
         for gradient, variable, index in zip(grads, trainable_variables, indices, strict=True):
             dtype = variable.dtype
+            scoped = 0 if shared else index
             direction, derivatives = self._direction(
-                gradient,
-                variable,
-                self._hyperparameter_values(index, dtype),
-                ops.cast(self.iterations + 1, dtype),
+                gradient, variable, hyperparameters(scoped, dtype), step(dtype)
             )
             if self.weight_decay is not None and self._use_weight_decay(variable):
                 direction = direction + self.weight_decay * variable
             # d theta / d (learned rate variable) is -direction, times the base rate if scheduled.
-            rate_derivative = (
-                direction if base_rate is None else direction * ops.cast(base_rate, dtype)
-            )
-            if LEARNING_RATE not in self.learn:
-                rate = ops.cast(learning_rate, dtype)
-            elif base_rate is None:
-                rate = self._learned_value(LEARNING_RATE, index, dtype)
-            else:
-                rate = self._learned_value(LEARNING_RATE, index, dtype) * ops.cast(base_rate, dtype)
+            rate_derivative = direction if base_rate is None else direction * base(dtype)
+            rate = rate_of(scoped, dtype)
             for name in self.learn:
                 value = rate_derivative if name == LEARNING_RATE else rate * derivatives[name]
                 self.assign(self._directions[name][index], value)
             self.assign_sub(variable, rate * direction)
+
+    def _takes_foreach_path(self, variables: list) -> bool:
+        """Whether `_foreach_update` replaces the per-variable loop of `_update_all`.
+
+        On PyTorch every `keras.ops` call runs eagerly, one variable at a time, with a
+        temporary per op and a copy per assignment; Keras' own PyTorch optimizers use
+        PyTorch's multi-tensor (`torch._foreach_*`) in-place ops instead. The common case
+        (one global learned rate, the default hyper-optimizer) does the same.
+        """
+        return (
+            is_torch()
+            and self.scope == "global"
+            and self.learn == (LEARNING_RATE,)
+            and not self._custom_hyper_optimizer
+            and type(self)._foreach_directions is not HypergradientOptimizer._foreach_directions
+            and len({v.dtype for v in variables}) == 1
+        )
+
+    def _foreach_update(self, grads: list, variables: list, indices: list, base_rate) -> None:
+        """The loop of `_update_all` over variables, all at once with multi-tensor ops.
+
+        The same equations: `u_t` (plus `weight_decay * theta`), stored times the base rate
+        when it is scheduled, and `theta -= rate * u_t`.
+        """
+        import torch
+
+        dtype = variables[0].dtype
+        directions = self._foreach_directions(
+            grads,
+            indices,
+            self._hyperparameter_values(indices[0], dtype),
+            ops.cast(self.iterations + 1, dtype),
+        )
+        stored = [self._directions[LEARNING_RATE][i].value for i in indices]
+        torch._foreach_copy_(stored, directions)
+        if self.weight_decay is not None:
+            decayed = [i for i, v in enumerate(variables) if self._use_weight_decay(v)]
+            torch._foreach_add_(
+                [stored[i] for i in decayed],
+                [variables[i].value for i in decayed],
+                alpha=self.weight_decay,
+            )
+        # `stored` is d theta / d (learned rate variable): times the base rate if scheduled.
+        rate = self._learned_value(LEARNING_RATE, indices[0], dtype)
+        if base_rate is not None:
+            torch._foreach_mul_(stored, ops.cast(base_rate, dtype))
+        torch._foreach_add_([v.value for v in variables], stored, alpha=-rate)
 
     def _update_hyperparameters(self, grads: list, indices: list, learning_rate) -> None:
         learned = {name: self._scoped(name, indices) for name in self.learn}
@@ -382,8 +460,12 @@ class HypergradientOptimizer(keras.optimizers.Optimizer):
 
     def _dot(self, x, y):
         """`x . y` over the scope: elementwise for the element scope, else a scalar."""
-        # Not `ops.vdot`: PyTorch's accepts only 1-D tensors.
-        return x * y if self.scope == "element" else ops.sum(x * y)
+        if self.scope == "element":
+            return x * y
+        if is_torch():
+            # One pass and no temporary (PyTorch runs `x * y` eagerly); `vdot` wants 1-D tensors.
+            return ops.vdot(ops.reshape(x, (-1,)), ops.reshape(y, (-1,)))
+        return ops.sum(x * y)  # fused by the graph compilers, faster there than a `tensordot`
 
     def _learned_value(self, name: str, index: int, dtype: str):
         variable = self._learned[name][0 if self.scope == "global" else index]
@@ -502,6 +584,15 @@ def _tensorflow_update_all(
     tf.__internal__.distribute.interim.maybe_merge_call(
         cross_replica_update, optimizer._distribution_strategy, reduced, learning_rate
     )
+
+
+def complement(value: float, dtype: str) -> float:
+    """`1 - value` computed in `dtype`, as a Python float for PyTorch's multi-tensor ops.
+
+    The per-variable path subtracts in the variables' dtype; so does this, so that both paths
+    use the same constant.
+    """
+    return float(1 - np.asarray(value, dtype))
 
 
 def read_value(variable):

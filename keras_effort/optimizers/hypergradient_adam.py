@@ -12,6 +12,7 @@ from keras_effort.optimizers._arguments import check_non_negative, check_unit_in
 from keras_effort.optimizers.hypergradient import (
     LEARNING_RATE,
     HypergradientOptimizer,
+    complement,
     read_value,
 )
 
@@ -115,10 +116,15 @@ class HypergradientAdam(HypergradientOptimizer):
         beta_1, beta_2 = hyperparameters["beta_1"], hyperparameters["beta_2"]
         index = self._get_variable_index(variable)
         m_slot, v_slot = self._momentums[index], self._velocities[index]
-        m_previous, v_previous = read_value(m_slot), read_value(v_slot)
+        # The previous moments are needed after the slots are written only for the betas'
+        # derivatives: copy them then only (a copy is a pass over memory on PyTorch). The new
+        # moments are not written again in this step: no copy.
+        learns_betas = "beta_1" in self.learn or "beta_2" in self.learn
+        previous = read_value if learns_betas else ops.convert_to_tensor
+        m_previous, v_previous = previous(m_slot), previous(v_slot)
         self.assign_add(m_slot, (gradient - m_previous) * (1 - beta_1))
         self.assign_add(v_slot, (ops.square(gradient) - v_previous) * (1 - beta_2))
-        m, v = read_value(m_slot), read_value(v_slot)
+        m, v = ops.convert_to_tensor(m_slot), ops.convert_to_tensor(v_slot)
 
         beta_1_power, beta_2_power = ops.power(beta_1, step), ops.power(beta_2, step)
         correction = ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
@@ -142,6 +148,24 @@ class HypergradientAdam(HypergradientOptimizer):
                 + step * ops.power(beta_2, step - 1) / (2 * (1 - beta_2_power))
             )
         return direction, derivatives
+
+    def _foreach_directions(self, grads, indices, hyperparameters, step):
+        # `_direction`'s equations on all variables at once, in place (only the rate is learned).
+        import torch
+
+        beta_1, beta_2 = hyperparameters["beta_1"], hyperparameters["beta_2"]
+        m = [self._momentums[i].value for i in indices]
+        v = [self._velocities[i].value for i in indices]
+        dtype = self._momentums[indices[0]].dtype
+        # m += (g - m) (1 - beta_1), v += (g^2 - v) (1 - beta_2)
+        torch._foreach_lerp_(m, grads, complement(self.beta_1, dtype))
+        torch._foreach_lerp_(v, torch._foreach_mul(grads, grads), complement(self.beta_2, dtype))
+        correction = ops.sqrt(1 - ops.power(beta_2, step)) / (1 - ops.power(beta_1, step))
+        denominators = torch._foreach_sqrt(v)
+        torch._foreach_add_(denominators, self.epsilon)
+        directions = torch._foreach_mul(m, correction)
+        torch._foreach_div_(directions, denominators)
+        return directions
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

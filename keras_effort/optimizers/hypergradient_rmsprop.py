@@ -12,6 +12,7 @@ from keras_effort.optimizers._arguments import check_non_negative, check_unit_in
 from keras_effort.optimizers.hypergradient import (
     LEARNING_RATE,
     HypergradientOptimizer,
+    complement,
     read_value,
 )
 
@@ -101,7 +102,8 @@ class HypergradientRMSprop(HypergradientOptimizer):
     def _direction(self, gradient, variable, hyperparameters, step):
         rho = hyperparameters["rho"]
         slot = self._velocities[self._get_variable_index(variable)]
-        previous = read_value(slot)
+        # A copy (a pass over memory on PyTorch) only if it is read after the slot is written.
+        previous = read_value(slot) if "rho" in self.learn else ops.convert_to_tensor(slot)
         velocity = rho * previous + (1 - rho) * ops.square(gradient)
         self.assign(slot, velocity)
         denominator = velocity + self.epsilon
@@ -110,6 +112,20 @@ class HypergradientRMSprop(HypergradientOptimizer):
             return direction, {}
         d_rho = -0.5 * direction * (previous - ops.square(gradient)) / denominator
         return direction, {"rho": d_rho}
+
+    def _foreach_directions(self, grads, indices, hyperparameters, step):
+        # `_direction`'s equations on all variables at once, in place (only the rate is learned).
+        import torch
+
+        velocities = [self._velocities[i].value for i in indices]
+        dtype = self._velocities[indices[0]].dtype
+        torch._foreach_mul_(velocities, self.rho)  # v = rho v + (1 - rho) g^2
+        torch._foreach_add_(
+            velocities, torch._foreach_mul(grads, grads), alpha=complement(self.rho, dtype)
+        )
+        denominators = torch._foreach_add(velocities, self.epsilon)
+        torch._foreach_sqrt_(denominators)
+        return torch._foreach_div(grads, denominators)
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()

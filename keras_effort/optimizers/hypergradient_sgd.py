@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+from keras import ops
 
 from keras_effort.optimizers._arguments import check_unit_interval
 from keras_effort.optimizers.hypergradient import (
@@ -112,12 +113,28 @@ class HypergradientSGD(HypergradientOptimizer):
             return gradient, {}
         momentum = hyperparameters["momentum"]
         buffer = self._momentums[self._get_variable_index(variable)]
-        previous = read_value(buffer)
+        # A copy (a pass over memory on PyTorch) only if it is read after the slot is written.
+        previous = read_value(buffer) if "momentum" in self.learn else ops.convert_to_tensor(buffer)
         current = momentum * previous + gradient
         self.assign(buffer, current)
         if self.nesterov:
             return gradient + momentum * current, {"momentum": current + momentum * previous}
         return current, {"momentum": previous}
+
+    def _foreach_directions(self, grads, indices, hyperparameters, step):
+        # `_direction`'s equations on all variables at once, in place (only the rate is learned).
+        import torch
+
+        if not self._uses_momentum:
+            return grads
+        buffers = [self._momentums[i].value for i in indices]
+        torch._foreach_mul_(buffers, self.momentum)  # b = momentum b + g
+        torch._foreach_add_(buffers, grads)
+        if not self.nesterov:
+            return buffers
+        directions = torch._foreach_mul(buffers, self.momentum)  # u = g + momentum b
+        torch._foreach_add_(directions, grads)
+        return directions
 
     def get_config(self) -> dict[str, Any]:
         config = super().get_config()
