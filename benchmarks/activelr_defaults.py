@@ -1,4 +1,4 @@
-"""ActiveLR's defaults on issue 12's learning-rate robustness protocol (MNIST-1D MLP).
+"""ActiveLR's defaults on the learning-rate robustness protocol of lr_robustness.py (MNIST-1D MLP).
 
 Protocol: MNIST-1D (validation = its test split), MLP 40 -> Dense(100, relu) -> Dense(100, relu)
 -> Dense(10) logits, batch 100, 40 epochs = 1,600 steps, seeds 0, 1, 2, initial learning rates

@@ -1,8 +1,9 @@
 """Do the hypergradient optimizers' defaults reach the target from any initial rate?
 
-Issue 12's protocol, for the hypergradient optimizers only: an MLP 40 -> Dense(100, relu) ->
-Dense(100, relu) -> Dense(10) logits on MNIST-1D (`mnist1d.data.make_dataset(get_dataset_args())`,
-validation = its test split), batch 100, 40 epochs = 1,600 steps,
+The protocol of lr_robustness.py, for the hypergradient optimizers only: an MLP 40 ->
+Dense(100, relu) -> Dense(100, relu) -> Dense(10) logits on MNIST-1D
+(`mnist1d.data.make_dataset(get_dataset_args())`, validation = its test split), batch 100,
+40 epochs = 1,600 steps,
 `keras.utils.set_random_seed(seed)` for seeds 0, 1, 2 and initial rates 1e-5 ... 1. Recorded per
 run: the steps to 60% validation accuracy (checked at epoch ends), the best validation accuracy
 and the learned rate at the end (a rate of exactly 0 is a run that froze).
