@@ -8,9 +8,13 @@ import pytest
 
 from keras_effort.optimizers import (
     ActiveLR,
+    AdaBelief,
+    AutoRate,
     HypergradientAdam,
     HypergradientRMSprop,
     HypergradientSGD,
+    Prodigy,
+    RAdam,
 )
 
 pytestmark = pytest.mark.skipif(
@@ -110,8 +114,21 @@ def graph_nodes_during(function):
             0.01, momentum=0.9, hyper_optimizer=HypergradientSGD(1e-4, hypergradient_lr=1e-3)
         ),
         lambda: ActiveLR(keras.optimizers.AdamW(0.01), period=2),
+        lambda: AutoRate(keras.optimizers.Adam(0.01)),
+        lambda: Prodigy(),
+        lambda: RAdam(0.01),
+        lambda: AdaBelief(0.01),
     ],
-    ids=["adam-global", "adam-element-beta", "sgd-tower", "active-lr"],
+    ids=[
+        "adam-global",
+        "adam-element-beta",
+        "sgd-tower",
+        "active-lr",
+        "autorate",
+        "prodigy",
+        "radam",
+        "adabelief",
+    ],
 )
 def test_apply_outside_no_grad_records_no_autograd_graph(make):
     # A custom training loop calls `apply` with gradients enabled; Keras' own PyTorch

@@ -26,6 +26,20 @@ def no_grad() -> contextlib.AbstractContextManager:
     return torch.no_grad()
 
 
+class NoGradApply:
+    """`apply` records no autograd graph on PyTorch.
+
+    Keras' own multi-tensor PyTorch optimizers disable gradients in their update; its generic
+    per-variable path does not, so an optimizer built on `update_step` would record a graph of
+    every op when a custom training loop calls `apply` with gradients enabled. Put this class
+    before `keras.optimizers.Optimizer` among the bases.
+    """
+
+    def apply(self, grads: list, trainable_variables: list | None = None):
+        with no_grad():
+            return super().apply(grads, trainable_variables)
+
+
 class InPlaceAssignments:
     """`Optimizer.assign`, `assign_add` and `assign_sub` in place on PyTorch.
 

@@ -9,6 +9,7 @@ import keras
 from keras import ops
 
 from keras_effort.optimizers._arguments import check_unit_interval
+from keras_effort.optimizers._backend import no_grad
 
 
 @keras.saving.register_keras_serializable(package="keras_effort")
@@ -152,6 +153,10 @@ class AutoRate(keras.optimizers.Optimizer):
         return {"scale": self.scale} if self.built else {}
 
     def apply(self, grads: list, trainable_variables: list | None = None) -> None:
+        with no_grad():  # on PyTorch, a custom training loop's `apply` records no graph
+            self._apply(grads, trainable_variables)
+
+    def _apply(self, grads: list, trainable_variables: list | None) -> None:
         if not self.built:
             with keras.name_scope(self.name, caller=self):
                 self.build(trainable_variables)
