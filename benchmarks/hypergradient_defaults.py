@@ -31,8 +31,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
-import numpy as np
-from mnist1d.data import get_dataset_args, make_dataset
+from lr_robustness import EpochAccuracy, load  # the same protocol, run from this folder
 
 from keras_effort.optimizers import HypergradientAdam, HypergradientSGD
 
@@ -68,26 +67,6 @@ OPTIMIZERS: dict[str, Callable[[float], keras.optimizers.Optimizer]] = {
         hyper_optimizer=HypergradientSGD(1e-5, hypergradient_lr=1e-3),
     ),
 }
-
-
-def load() -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    data = make_dataset(get_dataset_args())
-    x, x_val = (data[k].astype("float32") for k in ("x", "x_test"))
-    return (x, data["y"].astype("int64")), (x_val, data["y_test"].astype("int64"))
-
-
-class EpochAccuracy(keras.callbacks.Callback):
-    """Validation accuracy at every epoch end (0 for non-finite logits)."""
-
-    def __init__(self, x_val: np.ndarray, y_val: np.ndarray) -> None:
-        super().__init__()
-        self.x_val, self.y_val = x_val, y_val
-        self.accuracies: list[float] = []
-
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logits = self.model.predict_on_batch(self.x_val)
-        accuracy = float(np.mean(np.argmax(logits, axis=-1) == self.y_val))
-        self.accuracies.append(accuracy if np.all(np.isfinite(logits)) else 0.0)
 
 
 def run(data, name: str, rate: float, seed: int) -> dict:
@@ -144,7 +123,7 @@ def main() -> None:
     args = parser.parse_args()
 
     stored = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"runs": []}
-    data = load()
+    data = load("mnist1d")
     for name in args.optimizers:
         for rate in args.rates:
             for seed in args.seeds:
