@@ -31,7 +31,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
-from lr_robustness import EpochAccuracy, load  # the same protocol, run from this folder
+from lr_robustness import EpochAccuracy, load, mlp  # the same protocol, run from this folder
 
 from keras_effort.optimizers import HypergradientAdam, HypergradientSGD
 
@@ -72,14 +72,7 @@ OPTIMIZERS: dict[str, Callable[[float], keras.optimizers.Optimizer]] = {
 def run(data, name: str, rate: float, seed: int) -> dict:
     (x, y), (x_val, y_val) = data
     keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
-        [
-            keras.Input((x.shape[1],)),
-            keras.layers.Dense(100, activation="relu"),
-            keras.layers.Dense(100, activation="relu"),
-            keras.layers.Dense(10),
-        ]
-    )
+    model = mlp(x.shape[1])
     model.compile(
         optimizer=OPTIMIZERS[name](rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -126,17 +126,22 @@ class EpochAccuracy(keras.callbacks.Callback):
         self.accuracies.append(accuracy if np.all(np.isfinite(logits)) else 0.0)
 
 
-def run(task: str, name: str, rate: float, seed: int) -> dict:
-    (x, y), (x_val, y_val) = load(task)
-    keras.utils.set_random_seed(seed)
-    model = keras.Sequential(
+def mlp(features: int) -> keras.Model:
+    """The protocol's network: features -> Dense(100, relu) -> Dense(100, relu) -> 10 logits."""
+    return keras.Sequential(
         [
-            keras.Input((x.shape[1],)),
+            keras.Input((features,)),
             keras.layers.Dense(100, activation="relu"),
             keras.layers.Dense(100, activation="relu"),
             keras.layers.Dense(10),
         ]
     )
+
+
+def run(task: str, name: str, rate: float, seed: int) -> dict:
+    (x, y), (x_val, y_val) = load(task)
+    keras.utils.set_random_seed(seed)
+    model = mlp(x.shape[1])
     steps_per_epoch = -(-len(x) // BATCH)
     model.compile(
         optimizer=OPTIMIZERS[name](rate),
