@@ -24,22 +24,31 @@ configuration within 1.25x of the best `l(c*)` any tuner found.
 
     python benchmarks/tuner_comparison.py --quick           # smoke test, a few minutes
     python benchmarks/tuner_comparison.py                   # the full comparison (hours)
-    python benchmarks/tuner_comparison.py --tasks digits --seeds 5
+    python benchmarks/tuner_comparison.py --tasks digits --seeds 0 1 2
     python benchmarks/tuner_comparison.py --report          # table and plot from saved JSON
+    python benchmarks/tuner_comparison.py --tasks mnist1d --seeds 3 4 --merge  # add seeds
+    python benchmarks/tuner_comparison.py --tasks mnist1d --tuning-steps 12800  # 4x budget
 
-Writes `benchmarks/results/tuner_comparison_<task>.json` per task (`_quick` in quick mode) and
-draws `docs/img/tuner_comparison.png` from every saved task.
+With `--merge` the runs and measurements already saved for the task are kept: only the asked
+(tuner, seed) pairs are run again, configurations measured before are not re-measured (their
+fresh seeds are the same), and several such processes may add to one task's file at once.
+
+Writes `benchmarks/results/tuner_comparison_<task>.json` per task (`_quick` in quick mode,
+`_tuning<N>` or `_max<N>` with a budget overridden) and draws `docs/img/tuner_comparison.png`
+from every saved task at the standard budgets.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import gc
 import json
 import math
 import os
 import platform
+import shlex
 import shutil
 import statistics
 import sys
@@ -472,11 +481,14 @@ def run_optuna(task: Task, data: tuple, seed: int, trajectory: Trajectory) -> di
 class Remeasurer:
     """`l(c*)` of configurations from fresh seeds, each run up to `2 * max_steps`; cached."""
 
-    def __init__(self, task: Task, data: tuple, seeds: int) -> None:
+    def __init__(
+        self, task: Task, data: tuple, seeds: int, measured: list[dict[str, Any]] = ()
+    ) -> None:
         self.task = task
         self.data = data
         self.seeds = seeds
-        self.cache: dict[str, dict[str, Any]] = {}
+        # Measurements saved by an earlier run: the same fresh seeds would give the same ones.
+        self.cache: dict[str, dict[str, Any]] = {key_of(m["config"]): m for m in measured}
 
     def __call__(self, config: dict[str, Any], screen: bool = False) -> dict[str, Any]:
         """The measurement of `config`.
@@ -549,23 +561,28 @@ class Remeasurer:
 
 
 def run_task(
-    task: Task, tuners: list[str], seeds: int, remeasure_seeds: int, save: Callable[[dict], None]
+    task: Task,
+    tuners: list[str],
+    seeds: list[int],
+    remeasure_seeds: int,
+    save: Callable[[dict], dict],
+    measured: list[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """Every tuner at every seed (seed by seed, so a cut-short run stays balanced).
 
     After each search its chosen configuration and every configuration it held are re-measured
-    and the result so far is passed to `save`.
+    and the result so far is passed to `save`, which returns the result as saved (merged with
+    what other runs saved, under `--merge`). `measured` are measurements saved before.
     """
     data = load(task)
-    remeasure = Remeasurer(task, data, remeasure_seeds)
+    remeasure = Remeasurer(task, data, remeasure_seeds, measured)
     result: dict[str, Any] = {
         "task": asdict(task),
-        "seeds": seeds,
         "remeasure_seeds": remeasure_seeds,
         "runs": [],
         "machine": platform.platform(),
     }
-    for seed in range(seeds):
+    for seed in seeds:
         for name in tuners:
             keras.backend.clear_session()
             counter = StepCounter(task.tuning_steps)
@@ -594,26 +611,75 @@ def run_task(
                 f"chose {key_of(chosen) if chosen else None}, l(c*) {run['chosen_l']:.0f}",
                 flush=True,
             )
-            score_trajectories(result, remeasure)
-            save(result)
-    return result
+            result["measured"] = list(remeasure.cache.values())
+            saved = save(result)
+    return saved
 
 
-def score_trajectories(result: dict[str, Any], remeasure: Remeasurer) -> None:
+def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """`new`'s runs and measurements added to `old`'s: a (tuner, seed) run in both is `new`'s.
+
+    Raises:
+        ValueError: when the two were run on different tasks or re-measured differently.
+    """
+    for field in ("task", "remeasure_seeds"):
+        if old[field] != new[field]:
+            raise ValueError(
+                f"cannot merge: the saved result has {field} {old[field]!r}, this run "
+                f"{new[field]!r}; drop --merge to start the task afresh"
+            )
+    rerun = {(r["tuner"], r["seed"]) for r in new["runs"]}
+    runs = [r for r in old["runs"] if (r["tuner"], r["seed"]) not in rerun] + new["runs"]
+    measured = {key_of(m["config"]): m for m in old["measured"]}
+    for m in new["measured"]:
+        kept = measured.get(key_of(m["config"]))
+        if kept is None or (kept["screened_out"] and not m["screened_out"]):
+            measured[key_of(m["config"])] = m
+    return {**new, "runs": runs, "measured": list(measured.values())}
+
+
+def score_trajectories(result: dict[str, Any]) -> None:
     """The tuning steps each run needed to first hold a configuration within 1.25x of the best."""
-    best = min((m["l"] for m in remeasure.cache.values()), default=math.inf)
+    l_of = {key_of(m["config"]): m["l"] for m in result["measured"]}
+    best = min(l_of.values(), default=math.inf)
     result["best_known_l"] = best
-    result["measured"] = list(remeasure.cache.values())
+    result["seeds"] = len({r["seed"] for r in result["runs"]})
     result["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
     for run in result["runs"]:
         run["steps_to_within"] = next(
             (
                 steps
                 for steps, config in run["trajectory"]
-                if remeasure.cache[key_of(config)]["l"] <= WITHIN * best
+                if math.isfinite(best) and l_of[key_of(config)] <= WITHIN * best
             ),
             None,
         )
+
+
+def saver(path: Path, command: str, merge: bool) -> Callable[[dict], dict]:
+    """A `save` for `run_task`: writes `path` whole (a reader never sees half of it).
+
+    With `merge`, under an exclusive lock, the result is first merged into what `path` holds.
+    """
+
+    def save(result: dict[str, Any]) -> dict[str, Any]:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path.with_suffix(".lock"), "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            commands = [command]
+            if merge and path.exists():
+                old = json.loads(path.read_text())
+                result = merged(old, result)
+                commands = [c for c in old.get("commands") or [old["command"]] if c != command]
+                commands.append(command)
+            result = {**result, "commands": commands}
+            score_trajectories(result)
+            partial = path.with_suffix(".json.partial")
+            partial.write_text(json.dumps(result, indent=1, default=_json_default))
+            shutil.move(partial, path)
+        return result
+
+    return save
 
 
 # ---------------------------------------------------------------------- report
@@ -654,7 +720,7 @@ def print_table(result: dict[str, Any]) -> None:
     print(
         f"### {task['name']} ({task['model']}, val accuracy {task['target']}, runs of "
         f"{task['max_steps']} steps, tuning budget {task['tuning_steps']} steps, search seeds "
-        f"run: {len(set(done))} of {result['seeds']}; re-measured from "
+        f"run: {len(set(done))}; re-measured from "
         f"{result['remeasure_seeds']} fresh seeds; best known l(c*) = "
         f"{result['best_known_l']:.0f})"
     )
@@ -726,17 +792,14 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
             )
             if row == 0:
                 ax.axhline(
-                    result["best_known_l"] * WITHIN, color="grey", linestyle="--", linewidth=1
-                )
-                ax.text(
-                    -0.45,
                     result["best_known_l"] * WITHIN,
-                    f"{WITHIN}x best known",
-                    ha="left",
-                    va="bottom",
-                    fontsize=8,
                     color="grey",
+                    linestyle="--",
+                    linewidth=1,
+                    label=f"{WITHIN}x the best l(c*) known",
                 )
+                # Wherever the dots leave room: a task's dots may sit anywhere along the line.
+                ax.legend(loc="best", fontsize=8, framealpha=0.9)
                 ax.set_title(
                     f"{task['name']} ({task['model']}): target {task['target']}, "
                     f"budget {task['tuning_steps']} steps"
@@ -753,8 +816,9 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
     print(f"wrote {path}")
 
 
-def result_path(task: str, quick: bool) -> Path:
-    return RESULTS / f"tuner_comparison_{task}{'_quick' if quick else ''}.json"
+def result_path(task: str, quick: bool, overrides: str = "") -> Path:
+    """Where a task's result is saved; a run with overridden budgets gets a file of its own."""
+    return RESULTS / f"tuner_comparison_{task}{'_quick' if quick else ''}{overrides}.json"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -762,7 +826,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="tiny budgets, 1 seed: a smoke test")
     parser.add_argument("--tasks", nargs="+", default=None, help="mnist1d digits [mnist1d_conv]")
     parser.add_argument("--tuners", nargs="+", default=None, help="a subset of the tuners, by name")
-    parser.add_argument("--seeds", type=int, default=None, help="search seeds per tuner (5)")
+    parser.add_argument(
+        "--seeds", type=int, nargs="+", default=None, help="the search seeds (0 1 2 3 4)"
+    )
+    parser.add_argument(
+        "--merge", action="store_true", help="add to the task's saved runs instead of replacing"
+    )
     parser.add_argument("--remeasure-seeds", type=int, default=None, help="fresh seeds (10)")
     parser.add_argument("--tuning-steps", type=int, default=None, help="override the budget")
     parser.add_argument("--max-steps", type=int, default=None, help="override a run's budget")
@@ -772,13 +841,18 @@ def main(argv: list[str] | None = None) -> None:
 
     tasks = QUICK if args.quick else TASKS
     names = args.tasks or (["digits"] if args.quick else ["mnist1d", "digits"])
+    overrides = "".join(
+        f"_{name}{value}"
+        for name, value in (("tuning", args.tuning_steps), ("max", args.max_steps))
+        if value
+    )
     if not args.report:
         tf.config.threading.set_inter_op_parallelism_threads(1)
         # KerasTuner and the re-measurement clear the Keras session before every model, and
         # each clear runs a full garbage collection: leave the libraries' own objects out of it.
         gc.freeze()
         tuners = args.tuners or list(TUNERS)
-        seeds = args.seeds or (1 if args.quick else 5)
+        seeds = args.seeds or list(range(1 if args.quick else 5))
         remeasure_seeds = args.remeasure_seeds or (3 if args.quick else 10)
         for name in names:
             task = tasks[name]
@@ -786,28 +860,24 @@ def main(argv: list[str] | None = None) -> None:
                 task = Task(**{**asdict(task), "tuning_steps": args.tuning_steps})
             if args.max_steps:
                 task = Task(**{**asdict(task), "max_steps": args.max_steps})
-            command = "python benchmarks/tuner_comparison.py " + " ".join(
+            command = "python benchmarks/tuner_comparison.py " + shlex.join(
                 sys.argv[1:] if argv is None else argv
             )
-            path = result_path(name, args.quick)
-
-            def save(result: dict[str, Any], path: Path = path, command: str = command) -> None:
-                result["command"] = command
-                path.parent.mkdir(parents=True, exist_ok=True)
-                partial = path.with_suffix(".json.partial")
-                partial.write_text(json.dumps(result, indent=1, default=_json_default))
-                shutil.move(partial, path)  # a reader never sees a half-written result
-
-            print_table(run_task(task, tuners, seeds, remeasure_seeds, save))
+            path = result_path(name, args.quick, overrides)
+            measured = []
+            if args.merge and path.exists():
+                measured = json.loads(path.read_text())["measured"]
+            save = saver(path, command, args.merge)
+            print_table(run_task(task, tuners, seeds, remeasure_seeds, save, measured))
     results = [
-        json.loads(result_path(n, args.quick).read_text())
+        json.loads(result_path(n, args.quick, overrides).read_text())
         for n in names
-        if result_path(n, args.quick).exists()
+        if result_path(n, args.quick, overrides).exists()
     ]
     if args.report:
         for result in results:
             print_table(result)
-    if results:
+    if results and not overrides:  # the figure shows the standard budgets only
         plot(results, args.figure)
 
 

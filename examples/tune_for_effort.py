@@ -3,8 +3,9 @@
 The search space: learning rate (log), batch size, width, depth and optimizer. Each tuner gets
 about the same total number of gradient steps:
 
-- EffortSearch (staged): screens, anchors, bridge, refinement; ranks by the expected steps to
-  the target (`l(c*)` from `keras_effort.effort`).
+- EffortSearch (staged): screens, an anchor, then one-seed probes raced against the best
+  configuration measured in full; ranks by the expected steps to the target (`l(c*)` from
+  `keras_effort.effort`).
 - RandomSearch: `val_accuracy` as objective, each trial trained for `--max-steps` steps,
   until it has spent the steps EffortSearch spent.
 - Hyperband: `val_accuracy`, an "epoch" of `--unit` steps, `max_epochs = max_steps / unit`,
@@ -13,7 +14,7 @@ about the same total number of gradient steps:
 Then the best configuration of each is re-measured with fresh seeds: its success rate within
 `2 * max_steps`, and its expected steps to the target `l(c*)` with a bootstrap interval.
 
-    python examples/tune_for_effort.py              # about 6 minutes on 2 CPU cores
+    python examples/tune_for_effort.py              # about 2 minutes on 2 CPU cores
     python examples/tune_for_effort.py --max-steps 2000 --target 0.7 --seeds 10
 """
 
@@ -177,7 +178,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--target", type=float, default=0.6, help="val accuracy (0.6)")
     parser.add_argument("--max-steps", type=int, default=1000, help="full budget (1000)")
-    parser.add_argument("--max-trials", type=int, default=14, help="EffortSearch trials (14)")
+    parser.add_argument("--max-trials", type=int, default=20, help="EffortSearch trials (20)")
     parser.add_argument("--executions", type=int, default=3, help="seeds per trial (3)")
     parser.add_argument("--unit", type=int, default=125, help="Hyperband epoch, steps (125)")
     parser.add_argument("--seeds", type=int, default=5, help="fresh seeds to re-measure (5)")
@@ -207,7 +208,16 @@ def main() -> None:
     rows.append(("EffortSearch (staged)", effort, budget, time.perf_counter() - started))
     effort.results_summary(3)
     print("main effects on screen ranks:", effort.oracle.main_effects)
-    print("promotions:", effort.oracle.promotions)
+    print("EffortSearch's trials, in order:")
+    for trial_id in effort.oracle.start_order:
+        trial = effort.oracle.trials[trial_id]
+        attempts = effort.oracle.attempts_of(trial)
+        values = trial.hyperparameters.values
+        print(
+            f"  {values['effort/stage']:<7} {describe(trial.hyperparameters):<38} "
+            f"{len(attempts)} x {values['effort/max_steps']} steps, "
+            f"{sum(a.reached for a in attempts)} reached, effort {trial.score:.0f}"
+        )
 
     started = time.perf_counter()
     counter = StepBudget(budget)

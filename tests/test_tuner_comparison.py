@@ -36,3 +36,41 @@ def test_a_search_stops_at_its_step_budget_exactly(harness, tmp_path) -> None:
     assert [steps for steps, _ in trajectory.points] == [50, 75]
     assert chosen == trajectory.points[-1][1]
     assert set(chosen) == {"learning_rate", "batch_size", "width", "depth", "optimizer"}
+
+
+def test_merging_keeps_other_runs_replaces_rerun_ones_and_refuses_other_tasks(harness) -> None:
+    task = {"name": "tiny", "max_steps": 50}
+    config = {"learning_rate": 0.01, "batch_size": 32, "width": 8, "depth": 1, "optimizer": "sgd"}
+    other = {**config, "width": 16}
+
+    def measured(cfg, effort, screened_out=False):
+        return {"config": cfg, "l": effort, "screened_out": screened_out}
+
+    def run(tuner, seed, chosen_l):
+        return {"tuner": tuner, "seed": seed, "chosen_l": chosen_l, "trajectory": [[10, config]]}
+
+    old = {
+        "task": task,
+        "remeasure_seeds": 3,
+        "runs": [run("A", 0, 1.0), run("A", 1, 2.0), run("B", 0, 3.0)],
+        "measured": [measured(config, 40.0), measured(other, float("inf"), True)],
+    }
+    new = {
+        "task": task,
+        "remeasure_seeds": 3,
+        "runs": [run("A", 1, 5.0)],
+        "measured": [measured(other, 60.0)],
+    }
+    result = harness.merged(old, new)
+    assert sorted((r["tuner"], r["seed"], r["chosen_l"]) for r in result["runs"]) == [
+        ("A", 0, 1.0),
+        ("A", 1, 5.0),
+        ("B", 0, 3.0),
+    ]
+    # A full measurement replaces one that was cut short; the others are kept.
+    assert sorted(m["l"] for m in result["measured"]) == [40.0, 60.0]
+    harness.score_trajectories(result)
+    assert result["best_known_l"] == 40.0 and result["seeds"] == 2
+    assert all(r["steps_to_within"] == 10 for r in result["runs"])
+    with pytest.raises(ValueError, match="task"):
+        harness.merged(old, {**new, "task": {**task, "max_steps": 60}})

@@ -59,7 +59,8 @@ SCRIPT = textwrap.dedent(
     tuner = EffortSearch(
         build, target=("val_accuracy", 0.9), max_trials=max_trials, max_steps=40,
         executions_per_trial=2, seed=1, check_every=10,
-        oracle_options={"screen_budget": 0.25, "anchors": 1, "bridge_size": 1},
+        oracle_options={"screen_budget": 0.25, "anchor_budget": 0.5, "anchors": 1,
+                        "bridge_size": 1, "capping": float("inf")},
         directory=directory, project_name="toy", overwrite=mode == "overwrite",
     )
     tuner.search(x[:256], y[:256], validation_data=(x[256:], y[256:]), batch_size=32, verbose=0)
@@ -72,7 +73,14 @@ SCRIPT = textwrap.dedent(
 )
 
 SEARCH = {"max_trials": 5, "max_steps": 40, "executions_per_trial": 2, "seed": 1}
-ORACLE_OPTIONS = {"screen_budget": 0.25, "anchors": 1, "bridge_size": 1}
+# Anchors at half the budget and no capping: every stage has a budget of its own to check.
+ORACLE_OPTIONS = {
+    "screen_budget": 0.25,
+    "anchor_budget": 0.5,
+    "anchors": 1,
+    "bridge_size": 1,
+    "capping": math.inf,
+}
 
 
 def start(script: Path, directory: Path, mode: str, max_trials: int, **env: str):
@@ -209,7 +217,7 @@ def test_a_killed_search_resumes_without_losing_or_repeating_trials(tmp_path) ->
     assert set(result["status"].values()) == {TrialStatus.COMPLETED}
     ordered = [final[i] for i in sorted(final)]
     stages = [t.hyperparameters.values[STAGE] for t in ordered]
-    rank = {"screen": 0, "anchor": 1, "bridge": 2, "refine": 3}
+    rank = {"screen": 0, "anchor": 1, "bridge": 2, "refine": 3, "confirm": 3}
     assert [rank[s] for s in stages] == sorted(rank[s] for s in stages)
     # The plan continued where it was: later trials are at or past the stage saved at the kill,
     # and every trial has its stage's budget.
@@ -217,7 +225,7 @@ def test_a_killed_search_resumes_without_losing_or_repeating_trials(tmp_path) ->
     assert later and all(
         rank[t.hyperparameters.values[STAGE]] >= rank[stage_at_kill] for t in later
     )
-    budgets = {"screen": 10, "anchor": 20, "bridge": 40, "refine": 40}
+    budgets = {"screen": 10, "anchor": 20, "bridge": 40, "refine": 40, "confirm": 40}
     assert all(
         t.hyperparameters.values[MAX_STEPS] == budgets[s]
         for t, s in zip(ordered, stages, strict=True)

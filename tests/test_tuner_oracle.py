@@ -51,8 +51,14 @@ def make_oracle(tmp_path, **kwargs) -> EffortOracle:
 
 def toy_attempt(steps: int, reached: bool, budget: int, best: float) -> Attempt:
     return Attempt(
-        "toy", "val_accuracy", 0.9, steps=steps, reached=reached, budget=budget,
-        outcome=None if reached else "cutoff", best_value=best,
+        "toy",
+        "val_accuracy",
+        0.9,
+        steps=steps,
+        reached=reached,
+        budget=budget,
+        outcome=None if reached else "cutoff",
+        best_value=best,
     )
 
 
@@ -89,20 +95,28 @@ def stages(oracle) -> list[str]:
     return [oracle.trials[t].hyperparameters.values[STAGE] for t in oracle.start_order]
 
 
-def test_staged_search_runs_screens_anchors_bridge_then_refinement(tmp_path) -> None:
-    oracle = make_oracle(tmp_path)
-    oracle.check_search_space()
-    for _ in range(16):
+def run_recording_incumbents(oracle, trials: int) -> list:
+    """Run `trials` trials; return the incumbent's score when each was created (None if none)."""
+    before = []
+    for _ in range(trials):
+        incumbent = oracle.incumbent()
+        before.append(None if incumbent is None else incumbent.score)
         run_trial(oracle)
+    return before
+
+
+def test_staged_search_runs_screens_anchors_then_probes_and_confirmations(tmp_path) -> None:
+    oracle = make_oracle(tmp_path, seed=0)  # a seed whose refinement improves on the anchors
+    oracle.check_search_space()
+    incumbents = run_recording_incumbents(oracle, 16)
     trials = [oracle.trials[t] for t in oracle.start_order]
     assert len(trials) == 16  # a lone tuner is never answered IDLE
     names = stages(oracle)
     screens = [t for t, s in zip(trials, names, strict=True) if s == "screen"]
-    # 3 factors: the 2^(3-1) design, 4 screens, first; then anchors, bridge, refinement.
-    assert len(screens) == 4 and names[:4] == ["screen"] * 4
-    order = {"screen": 0, "anchor": 1, "bridge": 2, "refine": 3}
-    assert [order[s] for s in names] == sorted(order[s] for s in names)
-    assert names.count("refine") >= 16 - 4 - 3 - 2
+    # 3 factors: the 2^(3-1) design, 4 screens, first; then the best screen as the anchor at the
+    # full budget, no bridge, then refinement.
+    assert len(screens) == 4 and names[:5] == ["screen"] * 4 + ["anchor"]
+    assert set(names[5:]) <= {"refine", "confirm"} and "refine" in names
 
     # Screens: one execution at 1/8 of the budget, at the quartiles of each range on its scale.
     quartiles = {float(LR_LOW * 1000**0.25), float(LR_LOW * 1000**0.75)}
@@ -127,12 +141,16 @@ def test_staged_search_runs_screens_anchors_bridge_then_refinement(tmp_path) -> 
     # to the toy, but in this half fraction it is aliased with lr x optimizer: not asserted.
     assert oracle.main_effects["lr"] < 0
     assert oracle.main_effects["optimizer"] > 0
+    # The best screen is the anchor; the configuration the main effects predict is the first
+    # probe, unless it is the anchor already.
     anchors = [t for t, s in zip(trials, names, strict=True) if s == "anchor"]
-    assert all(
-        (t.hyperparameters.values[MAX_STEPS], t.hyperparameters.values[EXECUTIONS]) == (400, 3)
-        for t in anchors
+    assert len(anchors) == 1
+    best_screen = min(screens, key=oracle.ranking_key)
+    assert oracle._compute_values_hash(anchors[0].hyperparameters.values) == (
+        oracle._compute_values_hash(best_screen.hyperparameters.values)
     )
     predicted = {"lr": max(quartiles), "optimizer": "adam"}
+    first_probe = trials[names.index("refine")]
     assert any(
         all(
             np.isclose(t.hyperparameters.values[k], v)
@@ -140,19 +158,47 @@ def test_staged_search_runs_screens_anchors_bridge_then_refinement(tmp_path) -> 
             else t.hyperparameters.values[k] == v
             for k, v in predicted.items()
         )
-        for t in anchors
+        for t in (anchors[0], first_probe)
     )
 
-    # The bridge re-runs promoted anchors at the full budget; refinement stays near the best.
-    bridge = [t for t, s in zip(trials, names, strict=True) if s == "bridge"]
-    assert bridge and all(t.hyperparameters.values[MAX_STEPS] == 800 for t in bridge)
-    promoted = [p for p in oracle.promotions if p["promoted"]]
-    assert len(promoted) == len(bridge)
+    # Budgets: the first anchor has the full budget; every later anchor and confirmation is cut
+    # at 1.5x the incumbent's effort at its creation, every probe at that effort (adaptive
+    # capping).
+    assert incumbents[4] is None and anchors[0].hyperparameters.values[MAX_STEPS] == 800
+    for trial, stage, incumbent in zip(trials[5:], names[5:], incumbents[5:], strict=True):
+        # (the toy's anchors all reach the target, so an incumbent exists from the first on)
+        values = trial.hyperparameters.values
+        assert incumbent is not None and math.isfinite(incumbent)
+        factor = 1.0 if stage == "refine" else 1.5
+        assert values[MAX_STEPS] == min(800, math.ceil(factor * incumbent))
+        assert values[EXECUTIONS] == (1 if stage == "refine" else 3)
+
+    # A probe is confirmed when its one execution beat the incumbent of that moment, once.
+    probes = {
+        oracle._compute_values_hash(t.hyperparameters.values): t
+        for t, s in zip(trials, names, strict=True)
+        if s == "refine"
+    }
+    for index, (trial, stage) in enumerate(zip(trials, names, strict=True)):
+        if stage == "confirm":
+            probe = probes[oracle._compute_values_hash(trial.hyperparameters.values)]
+            assert trials.index(probe) < index
+            assert oracle.attempts_of(probe)[0].reached
+            assert oracle.attempts_of(probe)[0].steps < incumbents[index]
+    confirmations = [t for t, s in zip(trials, names, strict=True) if s == "confirm"]
+    assert confirmations, "the toy's neighbours should beat the anchors at least once"
+    hashes = [oracle._compute_values_hash(t.hyperparameters.values) for t in confirmations]
+    assert len(set(hashes)) == len(hashes)
     refine = [t for t, s in zip(trials, names, strict=True) if s == "refine"]
     configs = [oracle._compute_values_hash(t.hyperparameters.values) for t in refine]
     assert len(set(configs)) == len(configs)
     for trial in refine:
         assert LR_LOW <= trial.hyperparameters.values["lr"] <= LR_HIGH
+
+    # The incumbent is the best trial measured with every execution; probes never are it.
+    incumbent = oracle.incumbent()
+    assert len(oracle.attempts_of(incumbent)) == 3
+    assert oracle.get_best_trials(1)[0] is incumbent
 
     # Every execution of the search gets its own seed.
     seeds = [
@@ -163,6 +209,69 @@ def test_staged_search_runs_screens_anchors_bridge_then_refinement(tmp_path) -> 
     assert len(seeds) == len(set(seeds))
     assert oracle.create_trial("tuner0").status == TrialStatus.STOPPED
     assert oracle.total_steps() == sum(a.steps for t in trials for a in oracle.attempts_of(t))
+
+
+@pytest.mark.parametrize("max_steps", [800, 500])
+def test_bridge_reruns_only_promoted_anchors_that_were_cut_at_their_budget(
+    tmp_path, max_steps
+) -> None:
+    # The toy's best anchor needs 237 to 284 steps: at an anchor budget of 400 (of 800) every
+    # execution reaches the target and it is measured already; at 250 (of 500) some are cut.
+    oracle = make_oracle(
+        tmp_path, max_steps=max_steps, anchor_budget=0.5, anchors=2, capping=math.inf
+    )
+    for _ in range(16):
+        run_trial(oracle)
+    trials = [oracle.trials[t] for t in oracle.start_order]
+    names = stages(oracle)
+    order = {"screen": 0, "anchor": 1, "bridge": 2, "refine": 3, "confirm": 3}
+    assert [order[s] for s in names] == sorted(order[s] for s in names)
+    anchors = [t for t, s in zip(trials, names, strict=True) if s == "anchor"]
+    assert len(anchors) == 2  # the best two screens
+    assert all(
+        t.hyperparameters.values[MAX_STEPS] == max_steps // 2
+        and t.hyperparameters.values[EXECUTIONS] == 3
+        for t in anchors
+    )
+    bridge = [t for t, s in zip(trials, names, strict=True) if s == "bridge"]
+    assert all(t.hyperparameters.values[MAX_STEPS] == max_steps for t in bridge)
+    promoted = {p["trial_id"] for p in oracle.promotions if p["promoted"]}
+    best = min(anchors, key=lambda t: t.score)
+    assert best.trial_id in promoted
+    cut = {
+        oracle._compute_values_hash(t.hyperparameters.values)
+        for t in anchors
+        if t.trial_id in promoted and not all(a.reached for a in oracle.attempts_of(t))
+    }
+    assert {oracle._compute_values_hash(t.hyperparameters.values) for t in bridge} == cut
+    best_complete = all(a.reached for a in oracle.attempts_of(best))
+    assert best_complete == (max_steps == 800)
+    assert bool(bridge) == (max_steps == 500)
+    # Without capping every probe runs at the full budget.
+    assert all(
+        t.hyperparameters.values[MAX_STEPS] == max_steps
+        for t, s in zip(trials, names, strict=True)
+        if s in ("refine", "confirm")
+    )
+
+
+def test_a_refinement_step_moves_an_ordered_choice_to_a_value_beside_it(tmp_path) -> None:
+    hp = keras_tuner.HyperParameters()
+    hp.Choice("width", [16, 32, 64, 128])
+    hp.Choice("optimizer", ["adam", "sgd", "rmsprop"])
+    oracle = make_oracle(tmp_path, hyperparameters=hp)
+    rng = np.random.default_rng(0)
+    widths, optimizers = set(), set()
+    for _ in range(300):
+        moved = oracle._neighbour({"width": 32, "optimizer": "adam"}, rng)
+        widths.add(moved["width"])
+        optimizers.add(moved["optimizer"])
+    # Widths are ordered: 32 moves to 16 or 64, never to 128. Names are not: any other one.
+    assert widths == {16, 32, 64}
+    assert optimizers == {"adam", "sgd", "rmsprop"}
+    # At an end of the list the only neighbour is the one inside.
+    ends = {oracle._neighbour({"width": 128, "optimizer": "adam"}, rng)["width"] for _ in range(50)}
+    assert ends == {64, 128}
 
 
 def test_best_trials_rank_by_effort_then_closeness_and_latest_evidence(tmp_path) -> None:
@@ -274,6 +383,9 @@ def test_reloaded_oracle_continues_the_plan_exactly(tmp_path) -> None:
         ({"target": ("val_accuracy", 1.5)}, "target"),
         ({"screen_budget": 0.0}, "screen_budget"),
         ({"anchors": 0}, "anchors"),
+        ({"capping": 0.5}, "capping"),
+        ({"capping": math.nan}, "capping"),
+        ({"capping": True}, "capping"),
     ],
 )
 def test_bad_arguments_raise_value_errors_naming_them(tmp_path, arguments, name) -> None:
@@ -292,8 +404,12 @@ def test_empty_search_space_and_too_few_trials_are_rejected(tmp_path) -> None:
     empty.Fixed("units", 8)
     with pytest.raises(ValueError, match="search space is empty"):
         make_oracle(tmp_path, hyperparameters=empty).check_search_space()
-    with pytest.raises(ValueError, match="`max_trials`"):
-        make_oracle(tmp_path, max_trials=8).check_search_space()
+    # 4 screens, 2 anchors, and with anchors at half the budget 2 bridge trials.
+    with pytest.raises(ValueError, match=r"`max_trials` = 5 .* at least 6"):
+        make_oracle(tmp_path, max_trials=5).check_search_space()
+    make_oracle(tmp_path, max_trials=6).check_search_space()
+    with pytest.raises(ValueError, match=r"`max_trials` = 7 .* at least 8"):
+        make_oracle(tmp_path, max_trials=7, anchor_budget=0.5).check_search_space()
 
 
 # ------------------------------------------------------------------ EffortTuner on real training
@@ -354,12 +470,15 @@ def test_search_obeys_budgets_records_every_execution_and_reports_total_steps(
     attempts = tuner.ledger.attempts()
     assert len(attempts) == sum(t.hyperparameters.values[EXECUTIONS] for t in trials)
     for trial in trials:
-        budget = trial.hyperparameters.values[MAX_STEPS]
+        # The tuner rounds a budget up to a whole number of checks (every 10 steps here).
+        budget = math.ceil(trial.hyperparameters.values[MAX_STEPS] / 10) * 10
         for attempt in oracle.attempts_of(trial):
             # `epochs=1` was overridden: the step budget alone decides when training ends.
+            assert attempt.budget == budget
             assert attempt.steps <= budget
             assert attempt.reached or attempt.steps == budget
     assert tuner.total_steps == sum(a.steps for a in attempts) == oracle.total_steps()
+
     # The oracle's records are the ledger's rows: one record type, nothing re-derived.
     def fields(a: Attempt) -> tuple:
         return a.steps, a.reached, a.budget, a.outcome
@@ -393,6 +512,29 @@ def test_an_unreachable_target_runs_every_execution_to_its_budget(tmp_path) -> N
     assert [a.outcome for a in tuner.ledger.attempts()] == ["cutoff", "cutoff"]
     # Executions are independent restarts: new seeds, recorded as such.
     assert len({a.seed for a in tuner.ledger.attempts()}) == 2
+
+
+class LargeBatches(keras_tuner.HyperModel):
+    """Trains with batches of 128 and epochs of 2 steps, whatever `search` was given."""
+
+    def build(self, hp) -> keras.Model:
+        return build_toy(hp)
+
+    def fit(self, hp, model, *args, **kwargs):
+        return model.fit(*args, **dict(kwargs, batch_size=128, steps_per_epoch=2))
+
+
+def test_every_execution_gets_its_whole_budget_whatever_the_hypermodel_fits_with(
+    tmp_path,
+) -> None:
+    # Unreachable target: every execution must run to its 40 steps, though the hypermodel's
+    # epochs are far shorter than those of the data and batch size given to `search`.
+    (x, y), (x_val, y_val) = toy_data()
+    noise = np.random.default_rng(1).integers(0, 2, len(y_val))
+    tuner = toy_search(tmp_path, hypermodel=LargeBatches(), strategy="random", max_trials=1)
+    tuner.search(x, y, validation_data=(x_val, noise), batch_size=8, verbose=0)
+    (trial,) = tuner.oracle.trials.values()
+    assert [(a.steps, a.budget) for a in tuner.oracle.attempts_of(trial)] == [(40, 40)] * 2
 
 
 def test_a_metric_the_model_does_not_produce_fails_before_any_training(tmp_path) -> None:

@@ -80,8 +80,10 @@ def expected_cost(costs: list[float], reached: list[bool], censored_at: list[flo
 
 
 def test_each_stage_gets_its_share_of_the_budget_in_seconds(tmp_path) -> None:
-    oracle = make_oracle(tmp_path, screen_budget=0.25, anchor_budget=0.5, anchors=1)
-    shares = {"screen": 0.25, "anchor": 0.5, "bridge": 1.0, "refine": 1.0}
+    oracle = make_oracle(
+        tmp_path, screen_budget=0.25, anchor_budget=0.5, anchors=1, capping=math.inf
+    )
+    shares = {"screen": 0.25, "anchor": 0.5, "bridge": 1.0, "refine": 1.0, "confirm": 1.0}
     seen = set()
     for index in range(10):
         trial = oracle.create_trial("tuner0")
@@ -89,9 +91,28 @@ def test_each_stage_gets_its_share_of_the_budget_in_seconds(tmp_path) -> None:
         seen.add(values[STAGE])
         assert values[MAX_SECONDS] == pytest.approx(40.0 * shares[values[STAGE]])
         assert values[MAX_STEPS] == {"screen": 200, "anchor": 400}.get(values[STAGE], 800)
-        runs = values[EXECUTIONS]
-        complete(oracle, trial, [run(50, 1.0 + index)] * runs)
-    assert seen == {"screen", "anchor", "bridge", "refine"}
+        # One execution in three is cut at its budget, so anchors go on to the bridge.
+        runs = [run(50, 1.0 + index), run(400, 20.0, "cutoff", 400), run(50, 2.0 + index)]
+        complete(oracle, trial, runs[: values[EXECUTIONS]])
+    assert {"screen", "anchor", "bridge", "refine"} <= seen
+
+
+def test_capping_in_seconds_cuts_at_the_incumbents_expected_seconds(tmp_path) -> None:
+    oracle = make_oracle(tmp_path, anchors=2)  # two anchors at least: the second one is capped
+    checked = set()
+    for index in range(12):
+        incumbent = oracle.incumbent()
+        trial = oracle.create_trial("tuner0")
+        values = trial.hyperparameters.values
+        stage = values[STAGE]
+        if incumbent is not None and stage != "screen":
+            factor = 1.0 if stage == "refine" else 1.5
+            assert values[MAX_SECONDS] == pytest.approx(min(40.0, factor * incumbent.score))
+            checked.add(stage)
+        # Faster and faster configurations: each probe beats the incumbent and is confirmed.
+        seconds = 30.0 / (1 + index)
+        complete(oracle, trial, [run(50, seconds)] * values[EXECUTIONS])
+    assert {"anchor", "refine", "confirm"} <= checked
 
 
 def test_steps_budget_passes_no_seconds(tmp_path) -> None:

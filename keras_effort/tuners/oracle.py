@@ -38,7 +38,14 @@ SEED = "effort/seed"
 DESIGN_ROW = "effort/design_row"
 MAX_SECONDS = "effort/max_seconds"
 
-SCREEN, ANCHOR, BRIDGE, REFINE, RANDOM = "screen", "anchor", "bridge", "refine", "random"
+SCREEN, ANCHOR, BRIDGE, REFINE, CONFIRM, RANDOM = (
+    "screen",
+    "anchor",
+    "bridge",
+    "refine",
+    "confirm",
+    "random",
+)
 
 # Bootstrap resamples behind each anchor's confidence interval in the promotion rule.
 _PROMOTION_RESAMPLES = 500
@@ -105,11 +112,24 @@ class EffortOracle(keras_tuner.Oracle):
     1. *screens*: a two-level fractional-factorial design over the search space, one execution
        each at `screen_budget * max_steps` steps; main effects are estimated on the screens'
        ranks;
-    2. *anchors*: the `anchors` best screens and the configuration the main effects predict,
-       each with `executions_per_trial` seeds at `anchor_budget * max_steps` steps;
-    3. *bridge*: the anchors promoted by `designs.promote` (the best one, and those whose
-       effort interval overlaps its interval), at most `bridge_size`, at `max_steps`;
-    4. *refinement*: the trials left are neighbours of the best full-budget trial.
+    2. *anchors*: the `anchors` best screens, each with `executions_per_trial` seeds at
+       `anchor_budget * max_steps` steps;
+    3. *bridge* (only when `anchor_budget < 1`): the anchors promoted by `designs.promote` (the
+       best one, and those whose effort interval overlaps its interval), at most
+       `bridge_size`, re-run at `max_steps` if one of their executions was cut at the anchors'
+       budget (an anchor whose every execution reached the target is measured already);
+    4. *refinement*: the trials left *probe* configurations with one execution each: first
+       the configuration the main effects predict, then neighbours of the incumbent (the best
+       trial measured with `executions_per_trial` executions). A probe that reached the target
+       faster than the incumbent's effort is *confirmed* by a trial of
+       `executions_per_trial` executions at `max_steps`, which may become the incumbent.
+
+    Once an incumbent exists, probes are cut at its effort, and anchors and confirmations at
+    `capping` times its effort (adaptive capping, as SMAC does for runtimes): an execution that
+    has not reached the target by then can hardly make its configuration beat the incumbent,
+    and the steps saved buy more probes. `capping=inf` turns capping off. A trial measured with
+    fewer than `executions_per_trial` executions (a screen, a probe) ranks after every trial
+    measured with all of them.
 
     With `strategy="random"` every trial is a random configuration at `max_steps`.
 
@@ -135,6 +155,8 @@ class EffortOracle(keras_tuner.Oracle):
         anchor_budget: the anchors' share of `max_steps`, in (0, 1].
         anchors: how many of the best screens become anchors, at least 1.
         bridge_size: the most anchors promoted to the bridge, at least 1.
+        capping: the factor of the incumbent's effort at which anchors and confirmations are
+            cut, a number >= 1; `inf` turns capping off, for probes too.
         promotion_level: the confidence level of the intervals compared by the promotion rule.
         budget_unit: `"steps"` (default) or `"seconds"`: what budgets and scores count.
         max_seconds: the full budget of one execution in wall-clock seconds, a number > 0;
@@ -161,9 +183,10 @@ class EffortOracle(keras_tuner.Oracle):
         strategy: str = "staged",
         screen_runs: int | None = None,
         screen_budget: float = 0.125,
-        anchor_budget: float = 0.5,
-        anchors: int = 2,
+        anchor_budget: float = 1.0,
+        anchors: int = 1,
         bridge_size: int = 2,
+        capping: float = 1.5,
         promotion_level: float = 0.9,
         budget_unit: str = "steps",
         max_seconds: float | None = None,
@@ -216,6 +239,13 @@ class EffortOracle(keras_tuner.Oracle):
         for name, value in (("screen_budget", screen_budget), ("anchor_budget", anchor_budget)):
             if not isinstance(value, numbers.Real) or not 0.0 < float(value) <= 1.0:
                 raise ValueError(f"`{name}` must be a number in (0, 1], got {value!r}")
+        if (
+            isinstance(capping, bool)
+            or not isinstance(capping, numbers.Real)
+            or math.isnan(capping)
+            or capping < 1.0
+        ):
+            raise ValueError(f"`capping` must be a number >= 1 (or inf), got {capping!r}")
         try:
             check_measure(criterion)
         except ValueError:
@@ -248,6 +278,7 @@ class EffortOracle(keras_tuner.Oracle):
         self.anchor_steps = max(1, round(max_steps * anchor_budget))
         self.anchors = anchors
         self.bridge_size = bridge_size
+        self.capping = float(capping)
         self.promotion_level = float(promotion_level)
         self.budget_unit = budget_unit
         self.max_seconds = None if max_seconds is None else float(max_seconds)
@@ -259,6 +290,7 @@ class EffortOracle(keras_tuner.Oracle):
         self._next_row = 0
         self._anchor_queue: list[dict[str, Any]] = []
         self._bridge_queue: list[dict[str, Any]] = []
+        self._probe_queue: list[dict[str, Any]] = []
         self._next_seed = (self.seed * 10_000) % 2**31
         self.main_effects: dict[str, float] = {}
         self.promotions: list[dict[str, Any]] = []
@@ -286,11 +318,12 @@ class EffortOracle(keras_tuner.Oracle):
                 f"search space has {len(factors)}; fix some or use strategy='random'"
             )
         screens = len(designs.screening_design(len(factors), self.screen_runs))
-        needed = screens + self.anchors + 1 + self.bridge_size
+        bridge = self.bridge_size if self.anchor_steps < self.max_steps else 0
+        needed = screens + self.anchors + 1 + bridge
         if self.max_trials < needed:
             raise ValueError(
                 f"`max_trials` = {self.max_trials} is too small for the staged plan: "
-                f"{screens} screens, up to {self.anchors + 1} anchors and {self.bridge_size} "
+                f"{screens} screens, up to {self.anchors + 1} anchors and {bridge} "
                 f"bridge trials need at least {needed}"
             )
 
@@ -336,7 +369,8 @@ class EffortOracle(keras_tuner.Oracle):
             self._stage = ANCHOR
         if self._stage == ANCHOR:
             if self._anchor_queue:
-                return self._running(self._anchor_queue.pop(0), ANCHOR, self.anchor_steps)
+                anchor = self._anchor_queue.pop(0)
+                return self._capped(anchor, ANCHOR, self.anchor_steps, self.capping)
             if self._waiting_for(ANCHOR):
                 return {"status": TrialStatus.IDLE}
             self._bridge_queue = self._choose_bridge()
@@ -347,7 +381,32 @@ class EffortOracle(keras_tuner.Oracle):
             if self._waiting_for(BRIDGE):
                 return {"status": TrialStatus.IDLE}
             self._stage = REFINE
-        return self._running(self._refined_values(), REFINE, self.max_steps)
+        confirmation = self._probe_to_confirm()
+        if confirmation is not None:
+            return self._capped(confirmation, CONFIRM, self.max_steps, self.capping)
+        # A probe is confirmed only if it reaches the target within the incumbent's effort
+        # (`_probe_to_confirm`): running it any longer could not change that.
+        factor = 1.0 if math.isfinite(self.capping) else math.inf
+        probe = self._probe_queue.pop(0) if self._probe_queue else self._refined_values()
+        return self._capped(probe, REFINE, self.max_steps, factor, executions=1)
+
+    def _capped(
+        self,
+        values: Mapping[str, Any] | None,
+        stage: str,
+        steps: int,
+        factor: float,
+        executions: int | None = None,
+    ) -> dict[str, Any]:
+        """`_running`, with the budget cut at `factor` times the incumbent's effort."""
+        incumbent = self.incumbent()
+        cap = math.inf if incumbent is None else factor * incumbent.score
+        if not math.isfinite(cap):
+            return self._running(values, stage, steps, executions)
+        if self.budget_unit == "seconds":
+            seconds = self.max_seconds * self._budget_shares.get(stage, 1.0)
+            return self._running(values, stage, steps, executions, seconds=min(seconds, cap))
+        return self._running(values, stage, min(steps, max(1, math.ceil(cap))), executions)
 
     def _running(
         self,
@@ -356,6 +415,7 @@ class EffortOracle(keras_tuner.Oracle):
         steps: int,
         executions: int | None = None,
         row: int = -1,
+        seconds: float | None = None,
     ) -> dict[str, Any]:
         if values is None:
             # Nothing new to try; wait if others may still change the picture.
@@ -373,7 +433,9 @@ class EffortOracle(keras_tuner.Oracle):
             }
         )
         if self.max_seconds is not None:
-            values[MAX_SECONDS] = self.max_seconds * self._budget_shares.get(stage, 1.0)
+            if seconds is None:
+                seconds = self.max_seconds * self._budget_shares.get(stage, 1.0)
+            values[MAX_SECONDS] = seconds
         self._next_seed = (self._next_seed + executions) % 2**31
         return {"status": TrialStatus.RUNNING, "values": values}
 
@@ -401,7 +463,7 @@ class EffortOracle(keras_tuner.Oracle):
         return dict(hps.values)
 
     def _choose_anchors(self) -> list[dict[str, Any]]:
-        """The best screens and the configuration the main effects predict."""
+        """The best screens; the configuration the main effects predict becomes the first probe."""
         screens = self._completed(SCREEN)
         if not screens:
             return []
@@ -413,15 +475,18 @@ class EffortOracle(keras_tuner.Oracle):
             name: float(effect) for name, effect in zip(self._factors, effects, strict=True)
         }
         predicted = designs.predicted_best_levels(effects, fallback=coded[order[0]])
-        chosen = [_configuration(screens[i]) for i in order[: self.anchors]]
-        chosen.append(self._values_at_levels(predicted.tolist()))
-        unique: dict[str, dict[str, Any]] = {}
-        for values in chosen:
-            unique.setdefault(self._compute_values_hash(values), values)
-        return list(unique.values())
+        anchors = [_configuration(screens[i]) for i in order[: self.anchors]]
+        predicted_values = self._values_at_levels(predicted.tolist())
+        if self._compute_values_hash(predicted_values) not in {
+            self._compute_values_hash(values) for values in anchors
+        }:
+            self._probe_queue = [predicted_values]
+        return anchors
 
     def _choose_bridge(self) -> list[dict[str, Any]]:
         """Promote anchors by the rule fixed in advance (`designs.promote`)."""
+        if self.anchor_steps >= self.max_steps:
+            return []  # the anchors ran at the full budget: nothing to bridge
         anchors = self._completed(ANCHOR)
         if not anchors:
             best = [t for t in self.get_best_trials(1) if t.status == TrialStatus.COMPLETED]
@@ -448,15 +513,51 @@ class EffortOracle(keras_tuner.Oracle):
             }
             for index, (trial, interval) in enumerate(zip(anchors, intervals, strict=True))
         ]
-        return [_configuration(anchors[i]) for i in promoted]
+        # An anchor whose every execution reached the target is measured in full already: a
+        # longer budget would not change its effort.
+        return [
+            _configuration(anchors[i])
+            for i in promoted
+            if not all(a.reached for a in self.attempts_of(anchors[i]))
+        ]
+
+    def incumbent(self) -> Trial | None:
+        """The best completed trial measured with `executions_per_trial` executions, if any."""
+        measured = [
+            trial
+            for trial in self.trials.values()
+            if trial.status == TrialStatus.COMPLETED
+            and len(self.attempts_of(trial)) >= self.executions_per_trial
+        ]
+        return min(measured, key=self._sort_key, default=None)
+
+    def _probe_to_confirm(self) -> dict[str, Any] | None:
+        """The oldest probe that beat the incumbent's effort and has no confirmation yet."""
+        incumbent = self.incumbent()
+        bar = math.inf if incumbent is None else incumbent.score
+        confirmed = {
+            self._compute_values_hash(trial.hyperparameters.values)
+            for trial in self.trials.values()
+            if _stage_of(trial) == CONFIRM
+        }
+        for probe in self._completed(REFINE):
+            attempts = self.attempts_of(probe)
+            if (
+                self._compute_values_hash(probe.hyperparameters.values) not in confirmed
+                and any(a.reached for a in attempts)
+                and self.score(attempts) < bar
+            ):
+                return _configuration(probe)
+        return None
 
     def _refined_values(self) -> dict[str, Any] | None:
-        """A neighbour of the best full-budget trial not tried before."""
-        full = self._completed(BRIDGE) + self._completed(REFINE)
-        candidates = full or [t for t in self.trials.values() if t.status == "COMPLETED"]
-        if not candidates:
-            return self._random_values()
-        incumbent = min(candidates, key=self._sort_key)
+        """A neighbour of the incumbent not tried before."""
+        incumbent = self.incumbent()
+        if incumbent is None:
+            completed = [t for t in self.trials.values() if t.status == TrialStatus.COMPLETED]
+            if not completed:
+                return self._random_values()
+            incumbent = min(completed, key=self._sort_key)
         rng = np.random.default_rng([self.seed, len(self.trials)])
         for _ in range(self._max_collisions):
             values = self._neighbour(_configuration(incumbent), rng)
@@ -471,7 +572,7 @@ class EffortOracle(keras_tuner.Oracle):
         for hp in tunable:
             current = values[hp.name]
             if isinstance(hp, (Choice, Boolean)):
-                options = [v for v in _options(hp) if v != current]
+                options = _neighbouring_options(hp, current)
                 if options and (hp.name == must_move or rng.random() < _REFINE_SWITCH):
                     moved[hp.name] = options[int(rng.integers(len(options)))]
             else:
@@ -560,16 +661,20 @@ class EffortOracle(keras_tuner.Oracle):
             math.inf if trial.score is None else trial.score, best, self.direction
         )
 
-    def _sort_key(self, trial: Trial) -> tuple[tuple[float, float], int]:
-        # Among equal keys, the trial with more executions is the better-supported one.
-        return self.ranking_key(trial), -len(self.attempts_of(trial))
+    def _sort_key(self, trial: Trial) -> tuple[bool, tuple[float, float], int]:
+        # A trial with fewer executions than asked (a screen, a probe) may owe its place to one
+        # lucky seed: it ranks after every trial measured in full. Among equal keys, the trial
+        # with more executions is the better-supported one.
+        executions = len(self.attempts_of(trial))
+        return executions < self.executions_per_trial, self.ranking_key(trial), -executions
 
     def get_best_trials(self, num_trials: int = 1) -> list[Trial]:
         """The completed trials ranked by effort, then unreached ones by their best value.
 
-        A configuration re-run later with more evidence (an anchor re-running a screen, a
-        bridge re-running an anchor) is ranked by its latest trial: its earlier trials, which
-        a lucky seed at a small budget could otherwise put first, follow all the others.
+        Trials measured with `executions_per_trial` executions come first. A configuration
+        re-run later with more evidence (an anchor re-running a screen, a confirmation
+        re-running a probe) is ranked by its latest trial: its earlier trials, which a lucky
+        seed at a small budget could otherwise put first, follow all the others.
         """
         latest: dict[str, Trial] = {}
         for trial_id in self.start_order:
@@ -604,7 +709,10 @@ class EffortOracle(keras_tuner.Oracle):
 
     @property
     def stage(self) -> str:
-        """The current stage: `screen`, `anchor`, `bridge`, `refine` (or `random`)."""
+        """The current stage: `screen`, `anchor`, `bridge`, `refine` (or `random`).
+
+        During `refine` a trial is a probe (`refine`) or a confirmation (`confirm`).
+        """
         return self._stage
 
     def _completed(self, stage: str) -> list[Trial]:
@@ -643,6 +751,7 @@ class EffortOracle(keras_tuner.Oracle):
                 "effort_next_row": self._next_row,
                 "effort_anchor_queue": self._anchor_queue,
                 "effort_bridge_queue": self._bridge_queue,
+                "effort_probe_queue": self._probe_queue,
                 "effort_next_seed": self._next_seed,
                 "effort_main_effects": self.main_effects,
                 "effort_promotions": self.promotions,
@@ -660,6 +769,7 @@ class EffortOracle(keras_tuner.Oracle):
         self._next_row = state["effort_next_row"]
         self._anchor_queue = state["effort_anchor_queue"]
         self._bridge_queue = state["effort_bridge_queue"]
+        self._probe_queue = state.get("effort_probe_queue", [])
         self._next_seed = state["effort_next_seed"]
         self.main_effects = state["effort_main_effects"]
         self.promotions = state["effort_promotions"]
@@ -716,10 +826,17 @@ def two_levels(hp: Any) -> tuple[Any, Any]:
     return _native(hp.prob_to_value(0.25)), _native(hp.prob_to_value(0.75))
 
 
-def _options(hp: Any) -> list[Any]:
-    if isinstance(hp, Boolean):
-        return [False, True]
-    return list(hp.values)
+def _neighbouring_options(hp: Any, current: Any) -> list[Any]:
+    """The values a refinement step may switch a `Choice` or `Boolean` to.
+
+    An ordered `Choice` (numbers, e.g. widths) moves to a value beside the current one, as a
+    numeric range moves a little; an unordered one (names) to any other value.
+    """
+    options = [False, True] if isinstance(hp, Boolean) else list(hp.values)
+    if isinstance(hp, Choice) and hp.ordered and current in options:
+        index = options.index(current)
+        return options[max(0, index - 1) : index] + options[index + 1 : index + 2]
+    return [value for value in options if value != current]
 
 
 def _native(value: Any) -> Any:

@@ -146,7 +146,9 @@ class EffortTuner(keras_tuner.Tuner):
         if self.target.metric.startswith("val_"):
             kwargs.pop("validation_data", None)  # evaluated step-wise by TargetStopping
         original_callbacks = kwargs.pop("callbacks", [])
-        kwargs["epochs"] = _epochs_for(budget, args, kwargs)
+        # Every epoch has at least one step, so `budget` epochs hold the whole budget whatever
+        # batch size or steps per epoch the hypermodel's `fit` picks; the budget ends training.
+        kwargs["epochs"] = budget
         verbose = 1 if kwargs.get("verbose", 1) else 0
 
         attempts: list[Attempt] = []
@@ -424,19 +426,6 @@ def _metric_names(model: keras.Model, data: Any) -> set[str]:
     else:
         results = model.evaluate(data, steps=1, verbose=0, return_dict=True)
     return set(results)
-
-
-def _epochs_for(budget: int, args: tuple, kwargs: Mapping[str, Any]) -> int:
-    """Epochs enough for `budget` steps, so the progress bar counts real epochs.
-
-    Array data of known length gives the steps per epoch; otherwise every epoch is assumed
-    to be one step long. Either way the budget, not the epochs, ends training.
-    """
-    x = args[0] if args else kwargs.get("x")
-    steps = kwargs.get("steps_per_epoch")
-    if steps is None and hasattr(x, "shape") and len(getattr(x, "shape", ())) > 0:
-        steps = math.ceil(int(x.shape[0]) / int(kwargs.get("batch_size") or 32))
-    return math.ceil(budget / steps) if steps else budget
 
 
 def _scalar_values(values: Mapping[str, Any]) -> dict[str, Any]:
