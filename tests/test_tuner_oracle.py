@@ -255,23 +255,74 @@ def test_bridge_reruns_only_promoted_anchors_that_were_cut_at_their_budget(
     )
 
 
-def test_a_refinement_step_moves_an_ordered_choice_to_a_value_beside_it(tmp_path) -> None:
+def test_refinement_steps_come_in_mirrored_pairs_and_ordered_choices_move_beside(
+    tmp_path,
+) -> None:
     hp = keras_tuner.HyperParameters()
+    hp.Float("lr", LR_LOW, LR_HIGH, sampling="log")
     hp.Choice("width", [16, 32, 64, 128])
     hp.Choice("optimizer", ["adam", "sgd", "rmsprop"])
     oracle = make_oracle(tmp_path, hyperparameters=hp)
+    (lr_hp,) = [h for h in oracle.hyperparameters.space if h.name == "lr"]
     rng = np.random.default_rng(0)
+    start = {"lr": 1e-2, "width": 32, "optimizer": "adam"}
     widths, optimizers = set(), set()
     for _ in range(300):
-        moved = oracle._neighbour({"width": 32, "optimizer": "adam"}, rng)
+        moved, mirrored = oracle._neighbours(start, rng)
+        assert moved != start
         widths.add(moved["width"])
         optimizers.add(moved["optimizer"])
+        # The mirror takes the opposite step: on the log scale for the rate, one place the
+        # other way for the width; an unordered choice switches alike in both.
+        centre = lr_hp.value_to_prob(start["lr"])
+        up, down = lr_hp.value_to_prob(moved["lr"]), lr_hp.value_to_prob(mirrored["lr"])
+        if 0.0 < up < 1.0 and 0.0 < down < 1.0:
+            assert up - centre == pytest.approx(centre - down, abs=1e-9)
+        position = [16, 32, 64, 128].index
+        assert position(moved["width"]) - 1 == 1 - position(mirrored["width"])
+        assert mirrored["optimizer"] == moved["optimizer"]
     # Widths are ordered: 32 moves to 16 or 64, never to 128. Names are not: any other one.
     assert widths == {16, 32, 64}
     assert optimizers == {"adam", "sgd", "rmsprop"}
-    # At an end of the list the only neighbour is the one inside.
-    ends = {oracle._neighbour({"width": 128, "optimizer": "adam"}, rng)["width"] for _ in range(50)}
-    assert ends == {64, 128}
+    # At an end of the list the step goes inwards, and its mirror stays at the end.
+    for _ in range(50):
+        moved, mirrored = oracle._neighbours({**start, "width": 128}, rng)
+        assert moved["width"] in (64, 128) and mirrored["width"] == 128
+
+
+def test_a_probe_is_followed_by_its_mirror_unless_the_incumbent_changed(tmp_path) -> None:
+    oracle = make_oracle(tmp_path, seed=0, max_trials=24)
+    (lr_hp,) = [h for h in oracle.hyperparameters.space if h.name == "lr"]
+    probes = []  # (lr on its [0, 1] scale, the incumbent's trial and lr when it was created)
+    for _ in range(24):
+        incumbent = oracle.incumbent()
+        trial = run_trial(oracle)
+        if trial.hyperparameters.values[STAGE] == "refine":
+            centre = incumbent.hyperparameters.values["lr"]
+            probes.append(
+                (
+                    lr_hp.value_to_prob(trial.hyperparameters.values["lr"]),
+                    incumbent.trial_id,
+                    lr_hp.value_to_prob(centre),
+                )
+            )
+    # Fresh neighbours and their mirrors alternate while the incumbent stays; a new incumbent
+    # starts a fresh pair. (The configuration the main effects predict, probed first unless it
+    # is the anchor, sits on the screened quartiles: it is no neighbour.)
+    mirrors, pending = 0, None
+    for lr, around, centre in probes:
+        if lr in (0.25, 0.75):
+            continue
+        if pending is not None and pending[1] == around:
+            step, mirrored_step = lr - centre, centre - pending[0]
+            if 0.0 < lr < 1.0 and 0.0 < pending[0] < 1.0:
+                assert step == pytest.approx(mirrored_step, abs=1e-9)
+            else:  # clipped at an end of the range: still the other way
+                assert step * mirrored_step >= 0.0
+            mirrors, pending = mirrors + 1, None
+        else:
+            pending = (lr, around)
+    assert mirrors >= 3
 
 
 def test_best_trials_rank_by_effort_then_closeness_and_latest_evidence(tmp_path) -> None:

@@ -291,6 +291,7 @@ class EffortOracle(keras_tuner.Oracle):
         self._anchor_queue: list[dict[str, Any]] = []
         self._bridge_queue: list[dict[str, Any]] = []
         self._probe_queue: list[dict[str, Any]] = []
+        self._mirror: dict[str, Any] | None = None  # the next probe, around a given incumbent
         self._next_seed = (self.seed * 10_000) % 2**31
         self.main_effects: dict[str, float] = {}
         self.promotions: list[dict[str, Any]] = []
@@ -551,34 +552,72 @@ class EffortOracle(keras_tuner.Oracle):
         return None
 
     def _refined_values(self) -> dict[str, Any] | None:
-        """A neighbour of the incumbent not tried before."""
+        """A neighbour of the incumbent not tried before.
+
+        Neighbours come in mirrored pairs (`_neighbours`): after a probe, the next one is its
+        mirror image around the same incumbent, unless a confirmation has replaced the
+        incumbent in between. A step in the wrong direction is followed by one in the other.
+        """
         incumbent = self.incumbent()
         if incumbent is None:
             completed = [t for t in self.trials.values() if t.status == TrialStatus.COMPLETED]
             if not completed:
                 return self._random_values()
             incumbent = min(completed, key=self._sort_key)
+        mirror, self._mirror = self._mirror, None
+        if (
+            mirror is not None
+            and mirror["around"] == incumbent.trial_id
+            and not self._duplicate(mirror["values"])
+        ):
+            return mirror["values"]
         rng = np.random.default_rng([self.seed, len(self.trials)])
         for _ in range(self._max_collisions):
-            values = self._neighbour(_configuration(incumbent), rng)
+            values, mirrored = self._neighbours(_configuration(incumbent), rng)
             if not self._duplicate(values):
+                self._mirror = {"around": incumbent.trial_id, "values": mirrored}
                 return values
         return self._random_values()
 
-    def _neighbour(self, values: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    def _neighbours(
+        self, values: dict[str, Any], rng: np.random.Generator
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A random neighbour of `values` and its mirror image.
+
+        Numeric values move by a normal step on their own `[0, 1]` scale, an ordered `Choice`
+        (numbers, e.g. widths) to a value beside the current one; the mirror takes the opposite
+        steps (mirrored sampling, Brockhoff et al., PPSN 2010). An unordered `Choice` or a
+        `Boolean` switches to another value alike in both. At least one factor moves.
+        """
         tunable = [hp for hp in self._tunable() if hp.name in values]
-        moved = dict(values)
+        moved, mirrored = dict(values), dict(values)
         must_move = tunable[int(rng.integers(len(tunable)))].name if tunable else None
         for hp in tunable:
             current = values[hp.name]
             if isinstance(hp, (Choice, Boolean)):
-                options = _neighbouring_options(hp, current)
-                if options and (hp.name == must_move or rng.random() < _REFINE_SWITCH):
-                    moved[hp.name] = options[int(rng.integers(len(options)))]
+                if hp.name != must_move and rng.random() >= _REFINE_SWITCH:
+                    continue
+                options = [False, True] if isinstance(hp, Boolean) else list(hp.values)
+                last = len(options) - 1
+                if isinstance(hp, Choice) and hp.ordered and current in options and last > 0:
+                    index = options.index(current)
+                    if index in (0, last):  # at an end: inwards, and the mirror stays
+                        step = 1 if index == 0 else -1
+                    else:
+                        step = 1 if rng.random() < 0.5 else -1
+                    moved[hp.name] = options[index + step]
+                    mirrored[hp.name] = options[min(max(index - step, 0), last)]
+                else:
+                    others = [value for value in options if value != current]
+                    if others:
+                        moved[hp.name] = mirrored[hp.name] = others[int(rng.integers(len(others)))]
             else:
-                probability = hp.value_to_prob(current) + rng.normal(0.0, _REFINE_SCALE)
-                moved[hp.name] = _native(hp.prob_to_value(float(np.clip(probability, 0.0, 1.0))))
-        return moved
+                probability = hp.value_to_prob(current)
+                step = rng.normal(0.0, _REFINE_SCALE)
+                for target, sign in ((moved, 1.0), (mirrored, -1.0)):
+                    shifted = float(np.clip(probability + sign * step, 0.0, 1.0))
+                    target[hp.name] = _native(hp.prob_to_value(shifted))
+        return moved, mirrored
 
     # ---------------------------------------------------------------- scoring
 
@@ -752,6 +791,7 @@ class EffortOracle(keras_tuner.Oracle):
                 "effort_anchor_queue": self._anchor_queue,
                 "effort_bridge_queue": self._bridge_queue,
                 "effort_probe_queue": self._probe_queue,
+                "effort_mirror": self._mirror,
                 "effort_next_seed": self._next_seed,
                 "effort_main_effects": self.main_effects,
                 "effort_promotions": self.promotions,
@@ -770,6 +810,7 @@ class EffortOracle(keras_tuner.Oracle):
         self._anchor_queue = state["effort_anchor_queue"]
         self._bridge_queue = state["effort_bridge_queue"]
         self._probe_queue = state.get("effort_probe_queue", [])
+        self._mirror = state.get("effort_mirror")
         self._next_seed = state["effort_next_seed"]
         self.main_effects = state["effort_main_effects"]
         self.promotions = state["effort_promotions"]
@@ -824,19 +865,6 @@ def two_levels(hp: Any) -> tuple[Any, Any]:
     if isinstance(hp, Choice):
         return hp.values[0], hp.values[-1]
     return _native(hp.prob_to_value(0.25)), _native(hp.prob_to_value(0.75))
-
-
-def _neighbouring_options(hp: Any, current: Any) -> list[Any]:
-    """The values a refinement step may switch a `Choice` or `Boolean` to.
-
-    An ordered `Choice` (numbers, e.g. widths) moves to a value beside the current one, as a
-    numeric range moves a little; an unordered one (names) to any other value.
-    """
-    options = [False, True] if isinstance(hp, Boolean) else list(hp.values)
-    if isinstance(hp, Choice) and hp.ordered and current in options:
-        index = options.index(current)
-        return options[max(0, index - 1) : index] + options[index + 1 : index + 2]
-    return [value for value in options if value != current]
 
 
 def _native(value: Any) -> Any:
