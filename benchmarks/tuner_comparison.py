@@ -747,7 +747,11 @@ def _fmt(value: float) -> str:
     return "never" if value is None or math.isinf(value) else f"{value:.0f}"
 
 
-def plot(results: list[dict[str, Any]], path: Path) -> None:
+def plot(
+    results: list[dict[str, Any]], path: Path, longer: dict[str, list[dict[str, Any]]]
+) -> None:
+    """The figure: one column per task; `longer` holds, per task, searches at larger budgets,
+    whose median steps to within 1.25x are noted under the steps panel."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -813,6 +817,24 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
             ax.set_xticks(range(len(names)))
             ax.set_xticklabels([SHORT[n] for n in names], fontsize=8)
             ax.grid(axis="y", alpha=0.3)
+            if row == 1:
+                notes = [
+                    f"{row_['tuner']} given {row_['budget']:,} steps: median "
+                    f"{_fmt(row_['median_steps_to_within'])} ({row_['found']}/{row_['runs']} "
+                    "got there)"
+                    for other in longer.get(task["name"], [])
+                    for row_ in summarize(other)
+                ]
+                if notes:
+                    ax.text(
+                        0.98,
+                        0.55,
+                        "\n".join(notes),
+                        transform=ax.transAxes,
+                        ha="right",
+                        fontsize=8,
+                        bbox={"facecolor": "white", "edgecolor": "grey", "alpha": 0.9},
+                    )
     fig.suptitle("Each dot one search seed; bar: median; lower is better")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -874,6 +896,7 @@ def main(argv: list[str] | None = None) -> None:
             save = saver(path, command, args.merge)
             print_table(run_task(task, tuners, seeds, remeasure_seeds, save, measured))
     results = []
+    longer: dict[str, list[dict[str, Any]]] = {}
     for name in names:
         path = result_path(name, args.quick, overrides)
         if not path.exists():
@@ -895,9 +918,10 @@ def main(argv: list[str] | None = None) -> None:
             for each in related:
                 score_trajectories(each, best)
                 print_table(each)
+            longer[result["task"]["name"]] = related[1:]
         results.append(result)
     if results and not overrides:  # the figure shows the standard budgets only
-        plot(results, args.figure)
+        plot(results, args.figure, longer)
 
 
 def _json_default(value: Any) -> Any:

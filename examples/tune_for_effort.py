@@ -14,7 +14,7 @@ about the same total number of gradient steps:
 Then the best configuration of each is re-measured with fresh seeds: its success rate within
 `2 * max_steps`, and its expected steps to the target `l(c*)` with a bootstrap interval.
 
-    python examples/tune_for_effort.py              # about 2 minutes on 2 CPU cores
+    python examples/tune_for_effort.py              # under 3 minutes on 2 CPU cores
     python examples/tune_for_effort.py --max-steps 2000 --target 0.7 --seeds 10
 """
 
