@@ -582,7 +582,9 @@ def run_task(
         "remeasure_seeds": remeasure_seeds,
         "runs": [],
         "machine": platform.platform(),
+        "measured": list(remeasure.cache.values()),
     }
+    saved = result
     for seed in seeds:
         for name in tuners:
             keras.backend.clear_session()
@@ -902,23 +904,23 @@ def main(argv: list[str] | None = None) -> None:
         if not path.exists():
             continue
         result = json.loads(path.read_text())
-        if args.report:
-            # Searches of the same task at other tuning budgets may have found a better
-            # configuration: "within 1.25x of the best known" is measured against all of them.
-            same_runs = re.compile(
-                rf"tuner_comparison_{re.escape(name)}{'_quick' if args.quick else ''}"
-                r"(_tuning\d+)?\.json"
-            )
-            related = [result] + [
-                json.loads(other.read_text())
-                for other in sorted(RESULTS.glob("tuner_comparison_*.json"))
-                if other != path and same_runs.fullmatch(other.name)
-            ]
-            best = min(m["l"] for r in related for m in r["measured"])
-            for each in related:
-                score_trajectories(each, best)
+        # Searches of the same task at other tuning budgets may have found a better
+        # configuration: "within 1.25x of the best known" is measured against all of them.
+        same_runs = re.compile(
+            rf"tuner_comparison_{re.escape(name)}{'_quick' if args.quick else ''}"
+            r"(_tuning\d+)?\.json"
+        )
+        related = [result] + [
+            json.loads(other.read_text())
+            for other in sorted(RESULTS.glob("tuner_comparison_*.json"))
+            if other != path and same_runs.fullmatch(other.name)
+        ]
+        best = min(m["l"] for r in related for m in r["measured"])
+        for each in related:
+            score_trajectories(each, best)
+            if args.report:
                 print_table(each)
-            longer[result["task"]["name"]] = related[1:]
+        longer[result["task"]["name"]] = related[1:]
         results.append(result)
     if results and not overrides:  # the figure shows the standard budgets only
         plot(results, args.figure, longer)

@@ -303,7 +303,8 @@ class EffortSearch(EffortTuner):
             steps or wall-clock seconds of training.
         max_seconds: the full budget of one execution in seconds (with
             `budget_unit="seconds"` only).
-        oracle_options: further `EffortOracle` arguments (`screen_budget`, `anchors`, ...).
+        oracle_options: further `EffortOracle` arguments (`screen_budget`, `anchors`, `capping`,
+            ...).
         **kwargs: arguments of `EffortTuner` and `keras_tuner.Tuner`.
     """
 
