@@ -324,8 +324,8 @@ class EffortOracle(keras_tuner.Oracle):
         if self.max_trials < needed:
             raise ValueError(
                 f"`max_trials` = {self.max_trials} is too small for the staged plan: "
-                f"{screens} screens, up to {self.anchors + 1} anchors and {bridge} "
-                f"bridge trials need at least {needed}"
+                f"{screens} screens, {self.anchors} anchors, the predicted configuration's "
+                f"probe and {bridge} bridge trials need at least {needed}"
             )
 
     def _tunable(self) -> list[Any]:
