@@ -371,7 +371,8 @@ class EffortOracle(keras_tuner.Oracle):
         if self._stage == ANCHOR:
             if self._anchor_queue:
                 anchor = self._anchor_queue.pop(0)
-                return self._capped(anchor, ANCHOR, self.anchor_steps, self.capping)
+                incumbent = self.incumbent()
+                return self._capped(anchor, ANCHOR, self.anchor_steps, self.capping, incumbent)
             if self._waiting_for(ANCHOR):
                 return {"status": TrialStatus.IDLE}
             self._bridge_queue = self._choose_bridge()
@@ -382,14 +383,16 @@ class EffortOracle(keras_tuner.Oracle):
             if self._waiting_for(BRIDGE):
                 return {"status": TrialStatus.IDLE}
             self._stage = REFINE
-        confirmation = self._probe_to_confirm()
+        incumbent = self.incumbent()
+        confirmation = self._probe_to_confirm(incumbent)
         if confirmation is not None:
-            return self._capped(confirmation, CONFIRM, self.max_steps, self.capping)
+            return self._capped(confirmation, CONFIRM, self.max_steps, self.capping, incumbent)
         # A probe is confirmed only if it reaches the target within the incumbent's effort
         # (`_probe_to_confirm`): running it any longer could not change that.
         factor = 1.0 if math.isfinite(self.capping) else math.inf
-        probe = self._probe_queue.pop(0) if self._probe_queue else self._refined_values()
-        return self._capped(probe, REFINE, self.max_steps, factor, executions=1)
+        queued = self._probe_queue.pop(0) if self._probe_queue else None
+        probe = queued or self._refined_values(incumbent)
+        return self._capped(probe, REFINE, self.max_steps, factor, incumbent, executions=1)
 
     def _capped(
         self,
@@ -397,17 +400,16 @@ class EffortOracle(keras_tuner.Oracle):
         stage: str,
         steps: int,
         factor: float,
+        incumbent: Trial | None,
         executions: int | None = None,
     ) -> dict[str, Any]:
         """`_running`, with the budget cut at `factor` times the incumbent's effort."""
-        incumbent = self.incumbent()
         cap = math.inf if incumbent is None else factor * incumbent.score
-        if not math.isfinite(cap):
-            return self._running(values, stage, steps, executions)
         if self.budget_unit == "seconds":
-            seconds = self.max_seconds * self._budget_shares.get(stage, 1.0)
-            return self._running(values, stage, steps, executions, seconds=min(seconds, cap))
-        return self._running(values, stage, min(steps, max(1, math.ceil(cap))), executions)
+            return self._running(values, stage, steps, executions, seconds_cap=cap)
+        if math.isfinite(cap):
+            steps = min(steps, max(1, math.ceil(cap)))
+        return self._running(values, stage, steps, executions)
 
     def _running(
         self,
@@ -416,7 +418,7 @@ class EffortOracle(keras_tuner.Oracle):
         steps: int,
         executions: int | None = None,
         row: int = -1,
-        seconds: float | None = None,
+        seconds_cap: float = math.inf,
     ) -> dict[str, Any]:
         if values is None:
             # Nothing new to try; wait if others may still change the picture.
@@ -434,9 +436,8 @@ class EffortOracle(keras_tuner.Oracle):
             }
         )
         if self.max_seconds is not None:
-            if seconds is None:
-                seconds = self.max_seconds * self._budget_shares.get(stage, 1.0)
-            values[MAX_SECONDS] = seconds
+            share = self.max_seconds * self._budget_shares.get(stage, 1.0)
+            values[MAX_SECONDS] = min(share, seconds_cap)
         self._next_seed = (self._next_seed + executions) % 2**31
         return {"status": TrialStatus.RUNNING, "values": values}
 
@@ -524,17 +525,17 @@ class EffortOracle(keras_tuner.Oracle):
 
     def incumbent(self) -> Trial | None:
         """The best completed trial measured with `executions_per_trial` executions, if any."""
-        measured = [
-            trial
-            for trial in self.trials.values()
-            if trial.status == TrialStatus.COMPLETED
-            and len(self.attempts_of(trial)) >= self.executions_per_trial
-        ]
-        return min(measured, key=self._sort_key, default=None)
+        best = self._best_completed()
+        if best is None or len(self.attempts_of(best)) < self.executions_per_trial:
+            return None  # trials measured in full rank first: there is none
+        return best
 
-    def _probe_to_confirm(self) -> dict[str, Any] | None:
+    def _best_completed(self) -> Trial | None:
+        completed = (t for t in self.trials.values() if t.status == TrialStatus.COMPLETED)
+        return min(completed, key=self._sort_key, default=None)
+
+    def _probe_to_confirm(self, incumbent: Trial | None) -> dict[str, Any] | None:
         """The oldest probe that beat the incumbent's effort and has no confirmation yet."""
-        incumbent = self.incumbent()
         bar = math.inf if incumbent is None else incumbent.score
         confirmed = {
             self._compute_values_hash(trial.hyperparameters.values)
@@ -551,19 +552,16 @@ class EffortOracle(keras_tuner.Oracle):
                 return _configuration(probe)
         return None
 
-    def _refined_values(self) -> dict[str, Any] | None:
-        """A neighbour of the incumbent not tried before.
+    def _refined_values(self, incumbent: Trial | None) -> dict[str, Any] | None:
+        """A neighbour of the incumbent (else of the best trial) not tried before.
 
         Neighbours come in mirrored pairs (`_neighbours`): after a probe, the next one is its
         mirror image around the same incumbent, unless a confirmation has replaced the
         incumbent in between. A step in the wrong direction is followed by one in the other.
         """
-        incumbent = self.incumbent()
+        incumbent = incumbent or self._best_completed()
         if incumbent is None:
-            completed = [t for t in self.trials.values() if t.status == TrialStatus.COMPLETED]
-            if not completed:
-                return self._random_values()
-            incumbent = min(completed, key=self._sort_key)
+            return self._random_values()
         mirror, self._mirror = self._mirror, None
         if (
             mirror is not None
