@@ -191,12 +191,20 @@ def reconstruct(events, check_every, cutoffs, max_steps, target):
         attempts.append((outcome, n if reached is None else reached, budget, attempt["curve"]))
         return n
 
+    def check_at_end(attempt, loss):
+        # A step-wise attempt is judged where it ends, when that is not a check step.
+        over = attempt["reached"] is not None or attempt["diverged"]
+        checked = attempt["curve"] and attempt["curve"][-1][0] == attempt["n"]
+        if check_every != "epoch" and attempt["n"] > 0 and not over and not checked:
+            check(attempt, loss)
+
     def check(attempt, loss):
         if not math.isfinite(loss):
             attempt["diverged"] = True
             return
         attempt["curve"].append((attempt["n"], loss))
-        if attempt["reached"] is None and loss <= target:
+        # Reaching is judged in float32, the precision of Keras' metrics.
+        if attempt["reached"] is None and np.float32(loss) <= np.float32(target):
             attempt["reached"] = attempt["n"]
 
     state = begin()
@@ -219,12 +227,14 @@ def reconstruct(events, check_every, cutoffs, max_steps, target):
         if over or state["n"] >= state["cutoff"]:
             if not over and not math.isfinite(loss):
                 state["diverged"] = True
+            check_at_end(state, loss)
             spent += end(state)
             if attempts[-1][0] == "reached" or spent >= max_steps:
                 state = None
                 break
             state = begin()
     if state is not None:
+        check_at_end(state, events[-1][2])  # fit's last logs: the last epoch's
         end(state, stopped=True)
     return attempts
 

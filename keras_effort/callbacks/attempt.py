@@ -17,23 +17,35 @@ from keras_effort.effort import Target
 from keras_effort.ledger import Attempt
 
 
-def classify_outcome(*, reached: bool, diverged: bool, steps_run: int, budget: int | None) -> str:
-    """How an attempt ended: `"reached"`, `"diverged"`, `"cutoff"` or `"stopped"`.
+def classify_outcome(
+    *,
+    reached: bool,
+    diverged: bool,
+    steps_run: int,
+    budget: int | None,
+    bad_data: bool = False,
+) -> str:
+    """How an attempt ended: `"reached"`, `"diverged"`, `"bad_data"`, `"cutoff"` or `"stopped"`.
 
     Args:
         reached: whether some check met the target.
-        diverged: whether the loss or the monitored value became non-finite.
+        diverged: whether the loss or the model's weights became non-finite.
         steps_run: gradient steps the attempt ran.
         budget: the steps it was allowed (its cutoff), `None` when unknown.
+        bad_data: whether a check read a non-finite metric from a finite model (bad data or
+            a bad metric, which no restart can fix).
 
     Returns:
-        `"reached"` if it met the target; else `"diverged"`; else `"cutoff"` when it spent its
-        budget; else `"stopped"` (ended early, e.g. by another callback or the end of `fit`).
+        `"reached"` if it met the target; else `"diverged"`; else `"bad_data"`; else
+        `"cutoff"` when it spent its budget; else `"stopped"` (ended early, e.g. by another
+        callback, an exception or the end of `fit`).
     """
     if reached:
         return "reached"
     if diverged:
         return "diverged"
+    if bad_data:
+        return "bad_data"
     if budget is not None and steps_run >= budget:
         return "cutoff"
     return "stopped"
@@ -43,10 +55,11 @@ def censoring_budget(outcome: str, steps_run: int, budget: int | None) -> int | 
     """The budget an attempt's record carries, which is where a failure is censored.
 
     A diverged attempt would not have succeeded later, so it failed within its whole budget;
-    an attempt cut at its cutoff failed within the steps it ran; one stopped early is known to
-    have failed only so far (no budget: censored at its steps).
+    an attempt cut at its cutoff failed within the steps it ran; one stopped early, or one
+    whose metric could not be judged (`"bad_data"`), is known to have failed only so far (no
+    budget: censored at its steps, which leaves the success probability unbiased).
     """
-    if outcome == "stopped":
+    if outcome in ("stopped", "bad_data"):
         return None
     return steps_run if budget is None else max(budget, steps_run)
 
@@ -73,7 +86,8 @@ class AttemptTracker:
         best_value: the best monitored value seen, `None` before the first check.
         steps_to_target: the attempt's steps at the check that met the target, or `None`.
         seconds_to_target: wall-clock seconds from its start to that check, or `None`.
-        diverged: whether the loss or the monitored value became non-finite.
+        diverged: whether the loss, the monitored value or the weights became non-finite.
+        bad_data: whether a check read a non-finite metric while the model was finite.
         end_step: the optimizer step at which it ended, once `end` was called.
         record: the finished `Attempt`, once `end` was called.
     """
@@ -104,6 +118,7 @@ class AttemptTracker:
         self.steps_to_target: int | None = None
         self.seconds_to_target: float | None = None
         self.diverged = False
+        self.bad_data = False
         self.end_step: int | None = None
         self.record: Attempt | None = None
         self._started = time.perf_counter()
@@ -115,8 +130,9 @@ class AttemptTracker:
 
     @property
     def over(self) -> bool:
-        """Whether nothing more can change its outcome: it reached, diverged or ended."""
-        return self.reached or self.diverged or self.record is not None
+        """Whether nothing more can change its outcome: it reached, diverged, met bad data or
+        ended."""
+        return self.reached or self.diverged or self.bad_data or self.record is not None
 
     def steps_run(self, step: int) -> int:
         """Gradient steps run by the attempt when the optimizer is at `step`."""
@@ -140,8 +156,12 @@ class AttemptTracker:
             self.seconds_to_target = time.perf_counter() - self._started
 
     def record_divergence(self) -> None:
-        """Mark the attempt diverged (a non-finite loss)."""
+        """Mark the attempt diverged (a non-finite loss or non-finite weights)."""
         self.diverged = True
+
+    def record_bad_data(self) -> None:
+        """Mark the attempt unjudgeable: its metric was non-finite while the model was finite."""
+        self.bad_data = True
 
     def end(self, step: int) -> Attempt:
         """End the attempt with the optimizer at `step`; return its record.
@@ -154,7 +174,11 @@ class AttemptTracker:
         self.end_step = int(step)
         steps_run = self.steps_run(step)
         outcome = classify_outcome(
-            reached=self.reached, diverged=self.diverged, steps_run=steps_run, budget=self.budget
+            reached=self.reached,
+            diverged=self.diverged,
+            steps_run=steps_run,
+            budget=self.budget,
+            bad_data=self.bad_data,
         )
         steps = self.steps_to_target if self.reached else steps_run
         seconds = self.seconds_to_target if self.reached else time.perf_counter() - self._started

@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 import keras
+import numpy as np
 
 from keras_effort.effort import Target
 
@@ -86,11 +87,15 @@ class MetricReader:
             )
         return value
 
-    def evaluate(self, model: keras.Model) -> float:
-        """Evaluate a `val_` metric on the validation data in the middle of training.
+    def evaluate(self, model: keras.Model) -> dict[str, Any]:
+        """Evaluate the model on the validation data in the middle of training.
 
         `evaluate` resets the metrics that training shares with it, so their state is saved
         and restored: the training metrics' running averages are not disturbed.
+
+        Returns:
+            Every compiled metric as `fit` logs it for validation data (`val_loss`,
+            `val_accuracy`, ...); `from_logs` reads the monitored one.
         """
         metric_variables = [v for metric in model.metrics for v in metric.variables]
         saved = [keras.ops.convert_to_numpy(v) for v in metric_variables]
@@ -99,7 +104,7 @@ class MetricReader:
         finally:
             for variable, value in zip(metric_variables, saved, strict=True):
                 variable.assign(value)
-        return self.from_logs({f"val_{name}": value for name, value in results.items()})
+        return {f"val_{name}": value for name, value in results.items()}
 
     def _evaluate_arguments(self) -> dict[str, Any]:
         batch_size = self.validation_batch_size or 1024
@@ -116,6 +121,11 @@ class MetricReader:
                 "steps": self.validation_steps,
             }
         return {"x": data, "steps": self.validation_steps}
+
+
+def finite_weights(model: keras.Model) -> bool:
+    """Whether every weight of `model` is finite (a diverged model has NaN or inf weights)."""
+    return all(np.isfinite(keras.ops.convert_to_numpy(w)).all() for w in model.weights)
 
 
 def resolve_direction(target: Target, model: keras.Model) -> Target:

@@ -6,12 +6,13 @@ import os
 import random
 import uuid
 from collections.abc import Iterable
+from types import TracebackType
 from typing import Any
 
 import keras
 import numpy as np
 
-from keras_effort.callbacks.monitor import non_finite_loss
+from keras_effort.callbacks.monitor import non_finite_loss, optimizer_step
 from keras_effort.callbacks.target_stopping import TargetStopping, as_ledger
 from keras_effort.ledger import Attempt, Ledger
 from keras_effort.restarts import RestartPolicy, as_policy
@@ -30,8 +31,15 @@ class Restarts(keras.callbacks.Callback):
 
     The `TargetStopping` measures each attempt and writes it to its ledger when it ends;
     `Restarts` decides when attempts begin and end. An attempt is judged on the weights it
-    trained: with per-epoch checks, a cutoff that falls on an epoch's last batch waits for
-    that epoch's check before the weights are re-initialised.
+    trained: with step-wise checks, an attempt is checked at its cutoff even when the cutoff
+    is not a check step; with per-epoch checks, a cutoff that falls on an epoch's last batch
+    waits for that epoch's check before the weights are re-initialised. An attempt that ends
+    on bad data (`"bad_data"`: a non-finite metric from finite weights) ends training, since
+    no restart can fix the data.
+
+    Used as a context manager around `fit` (`with restarts: model.fit(...)`), it records the
+    attempt running when `fit` is interrupted (Ctrl-C, an exception) as `"stopped"` with the
+    steps it ran, tells its listeners that training ended and flushes the ledger.
 
     Give `fit` enough epochs to cover `max_steps`: training ends at the first success, when
     `max_steps` are spent, when the policy has no cutoff left, or when `fit` runs out of
@@ -54,6 +62,12 @@ class Restarts(keras.callbacks.Callback):
         run: the id of the series of attempts in the ledger (with the experiment and the
             attempt's number, it names a row, so a re-run writes over its own rows); by
             default a fresh id for every `fit`.
+        resume: continue `run` from the ledger instead of re-running it: the first `fit`
+            reads the run's recorded attempts (their numbers, steps and the policy's cutoffs
+            go on after them) and continues the attempt the run was in on the model as it
+            is (load the checkpoint first): its weights and optimizer state are kept, and
+            its steps so far are the optimizer's `iterations`. Later attempts start from a
+            fresh optimizer state. Needs `run` and a ledger.
         verbose: 1 prints a line when an attempt ends (its outcome, steps and what is
             left), 0 is silent.
 
@@ -64,7 +78,8 @@ class Restarts(keras.callbacks.Callback):
         run: the id of the current `fit`'s series of attempts (the ledger's `run`).
 
     Raises:
-        ValueError: for a bad argument, naming it, or a `stopping` another `Restarts` drives.
+        ValueError: for a bad argument, naming it, or a `stopping` another `Restarts` drives;
+            when training begins, for a resumed run that already reached the target.
 
     Example:
         ```python
@@ -85,6 +100,7 @@ class Restarts(keras.callbacks.Callback):
         ledger: Ledger | str | os.PathLike[str] | None = None,
         run: str | None = None,
         verbose: int = 1,
+        resume: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(stopping, TargetStopping):
@@ -99,6 +115,12 @@ class Restarts(keras.callbacks.Callback):
             raise ValueError(f"`run` must be a non-empty string or None, got {run!r}")
         if verbose not in (0, 1):
             raise ValueError(f"`verbose` must be 0 or 1, got {verbose!r}")
+        if not isinstance(resume, bool):
+            raise ValueError(f"`resume` must be True or False, got {resume!r}")
+        if resume and run is None:
+            raise ValueError("`resume=True` needs `run`: the id of the run to continue")
+        if resume and ledger is None and stopping.ledger is None:
+            raise ValueError("`resume=True` needs a `ledger` that holds the run's attempts")
         self.policy = as_policy(policy)
         self.stopping = stopping
         if ledger is not None:
@@ -116,6 +138,9 @@ class Restarts(keras.callbacks.Callback):
         self._initial_optimizer_state: list[np.ndarray] = []
         self._fit_steps = 0
         self._cutoff = 0
+        self._resume = resume  # cleared once the first `fit` has resumed
+        self._steps_before = 0  # steps the current attempt ran before this `fit` (resumed)
+        self._training = False
 
     @property
     def ledger(self) -> Ledger | None:
@@ -156,9 +181,16 @@ class Restarts(keras.callbacks.Callback):
         optimizer = self.model.optimizer
         if not optimizer.built:
             optimizer.build(self.model.trainable_variables)
-        self._initial_optimizer_state = [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
         self.run = self._given_run or uuid.uuid4().hex
         self._fit_steps = 0
+        self._training = True
+        if self._resume:
+            self._resume = False
+            # The optimizer holds the resumed attempt's state; later attempts start afresh.
+            self._initial_optimizer_state = _fresh_optimizer_state(self.model)
+            self._resume_run()
+            return
+        self._initial_optimizer_state = [keras.ops.convert_to_numpy(v) for v in optimizer.variables]
         self._start_attempt()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
@@ -177,7 +209,28 @@ class Restarts(keras.callbacks.Callback):
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
         attempt = self.stopping.attempt
         if attempt is not None and attempt.record is None:
-            self._end_attempt()  # fit ran out of epochs mid-attempt: "stopped"
+            self.stopping.observe_batch(logs, final=True)  # judged where fit ended it
+        self._finish_training()
+
+    def __enter__(self) -> Restarts:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """When `fit` raised, record the running attempt as `"stopped"`; never swallow the error."""
+        if kind is not None and self._training:
+            self._finish_training()
+
+    def _finish_training(self) -> None:
+        """End the running attempt (if any), tell the listeners, flush the ledger."""
+        self._training = False
+        attempt = self.stopping.attempt
+        if attempt is not None and attempt.record is None:
+            self._end_attempt()  # fit ended (out of epochs, or interrupted) mid-attempt
         for listener in self._listeners:
             listener.on_training_end(self)
         if self.ledger is not None:
@@ -185,22 +238,57 @@ class Restarts(keras.callbacks.Callback):
 
     # --------------------------------------------------------------- attempts
 
-    def _start_attempt(self) -> None:
+    def _start_attempt(self, steps_before: int | None = None) -> None:
+        """Begin the next attempt: on fresh weights, or (`steps_before` given) on the model's
+        current weights and optimizer state, continuing a resumed attempt."""
         cutoff = self._next_cutoff()
         if cutoff is None:
             self.model.stop_training = True
             return
-        number = len(self.attempts)
-        _reinitialise_weights(self.model, self.attempt_seed(number))
-        for variable, value in zip(
-            self.model.optimizer.variables, self._initial_optimizer_state, strict=True
-        ):
-            variable.assign(value)
+        number = self.attempts[-1].attempt + 1 if self.attempts else 0
+        if steps_before is None:
+            steps_before = 0
+            _reinitialise_weights(self.model, self.attempt_seed(number))
+            for variable, value in zip(
+                self.model.optimizer.variables, self._initial_optimizer_state, strict=True
+            ):
+                variable.assign(value)
         self.model.reset_metrics()
-        self._cutoff = min(cutoff, self.max_steps - self._fit_steps)
+        self._steps_before = steps_before
+        self._cutoff = min(cutoff, steps_before + self.max_steps - self._fit_steps)
         self.stopping.begin_attempt(
-            budget=self._cutoff, number=number, seed=self.attempt_seed(number), run=self.run
+            budget=self._cutoff,
+            number=number,
+            seed=self.attempt_seed(number),
+            run=self.run,
+            steps_done=steps_before,
         )
+
+    def _resume_run(self) -> None:
+        """Take the run's recorded attempts from the ledger and continue the one it was in."""
+        experiment = self.stopping.experiment
+        recorded = sorted(
+            (a for a in self.ledger.attempts(experiment=experiment) if a.run == self.run),
+            key=lambda attempt: attempt.attempt,
+        )
+        success = next((a for a in recorded if a.reached), None)
+        if success is not None:
+            raise ValueError(
+                f"run {self.run!r} of experiment {experiment!r} reached the target at attempt "
+                f"{success.attempt}: there is no attempt to resume"
+            )
+        for record in recorded:
+            next(self.policy, None)  # the cutoff that attempt had
+            self.policy.observe(record)
+            self.attempts.append(record)
+            self._steps_run.append(record.steps)
+        steps_before = optimizer_step(self.model)
+        number = recorded[-1].attempt + 1 if recorded else 0
+        self._say(
+            f"Restarts: resuming run {self.run} at attempt {number} ({len(recorded)} attempts in "
+            f"the ledger), on the model's current weights, {steps_before:,} steps in"
+        )
+        self._start_attempt(steps_before=steps_before)
 
     def _next_cutoff(self) -> int | None:
         try:
@@ -220,8 +308,14 @@ class Restarts(keras.callbacks.Callback):
             return
         if not attempt.over and non_finite_loss(logs):
             attempt.record_divergence()  # cut on a NaN loss between checks: it diverged
+        self.stopping.observe_batch(logs, final=True)  # judged at its cutoff, check step or not
         record = self._end_attempt()
-        if record.reached or self._fit_steps >= self.max_steps:
+        if record.outcome == "bad_data":
+            self._say(
+                f"Restarts: the data gives a non-finite {self.stopping.monitor} from a finite "
+                "model; restarting cannot fix the data: training stops"
+            )
+        if record.reached or record.outcome == "bad_data" or self._fit_steps >= self.max_steps:
             self.model.stop_training = True
         else:
             self._start_attempt()
@@ -232,7 +326,7 @@ class Restarts(keras.callbacks.Callback):
         steps_run = self.stopping.total_steps
         self._steps_run.append(steps_run)
         self._counted = self.stopping.attempt
-        self._fit_steps += steps_run
+        self._fit_steps += steps_run - self._steps_before
         self.policy.observe(record)
         best = record.best_value
         best = "" if best is None else f", best {self.stopping.monitor} {best:.4g}"
@@ -281,3 +375,20 @@ def _reinitialise_layers(container: keras.Layer) -> None:
                 "Give the layer a complete `get_config`."
             ) from error
         layer.set_weights(fresh.get_weights())
+
+
+def _fresh_optimizer_state(model: keras.Model) -> list[np.ndarray]:
+    """The values of the model's optimizer variables as a new optimizer of its config has them.
+
+    Raises:
+        ValueError: when a new optimizer built from the config has other variables.
+    """
+    optimizer = model.optimizer
+    fresh = optimizer.__class__.from_config(optimizer.get_config())
+    fresh.build(model.trainable_variables)
+    if len(fresh.variables) != len(optimizer.variables):
+        raise ValueError(
+            f"Restarts cannot resume: a new {type(optimizer).__name__} built from its config "
+            f"has {len(fresh.variables)} variables, the model's has {len(optimizer.variables)}"
+        )
+    return [keras.ops.convert_to_numpy(v) for v in fresh.variables]

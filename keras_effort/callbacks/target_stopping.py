@@ -6,7 +6,9 @@ import json
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Mapping
+from types import TracebackType
 from typing import Any
 
 import keras
@@ -14,6 +16,8 @@ import keras
 from keras_effort.callbacks.attempt import AttemptTracker
 from keras_effort.callbacks.monitor import (
     MetricReader,
+    finite_weights,
+    logged_value,
     non_finite_loss,
     optimizer_step,
     resolve_direction,
@@ -34,10 +38,23 @@ class TargetStopping(keras.callbacks.Callback):
     metrics from the batch logs (running averages over the epoch so far), `val_` metrics by
     evaluating `validation_data` (training metrics' running state is saved and restored around
     it). With `steps_per_execution = n`, batch hooks fire every `n` steps, so checks happen at
-    the first multiple of `n` at or after each multiple of `k`.
+    the first multiple of `n` at or after each multiple of `k`. Whatever `k`, an attempt is
+    also judged at the step where it ends (its cutoff, or the end of `fit`) when that step
+    was not a check step.
 
-    A non-finite loss or monitored value ends the attempt as a failure (`outcome="diverged"`);
-    it is recorded, not raised.
+    Reaching is judged at float32 precision, the precision of Keras' metrics, so an
+    accuracy of exactly the target (342/360 against 0.95) reaches it.
+
+    A non-finite loss, or a non-finite monitored value from non-finite weights, ends the
+    attempt as a failure (`outcome="diverged"`); it is recorded, not raised. A non-finite
+    monitored value (or validation loss beside it) while the weights and the training loss
+    are finite means the data or the metric is bad, not the run: the attempt ends as
+    `"bad_data"`, with a `RuntimeWarning` naming the metric, and never counts as reaching.
+
+    Used as a context manager around `fit` (`with stop: model.fit(...)`), it records the
+    attempt running when `fit` is interrupted (Ctrl-C, an exception) as `"stopped"` with the
+    steps it ran, tells its listeners that training ended and flushes the ledger; Keras calls
+    no callback when `fit` raises.
 
     Given to `Restarts`, it measures each of the restarts' attempts: pass it to the
     `Restarts` only, not also to `fit`.
@@ -150,6 +167,7 @@ class TargetStopping(keras.callbacks.Callback):
         self._listeners: list[Any] = []
         self._next_check = 0
         self._budget_pending = False
+        self._training = False  # between `on_train_begin` and the end of training
 
     # ------------------------------------------------------------- properties
 
@@ -236,6 +254,7 @@ class TargetStopping(keras.callbacks.Callback):
         number: int = 0,
         seed: int | None = None,
         run: str | None = None,
+        steps_done: int = 0,
     ) -> AttemptTracker:
         """Begin an attempt at the model's current optimizer step.
 
@@ -244,11 +263,12 @@ class TargetStopping(keras.callbacks.Callback):
             number: the attempt's number within its series.
             seed: the seed of its initial weights (default: this callback's `seed`).
             run: the id of its series (default: a fresh one).
+            steps_done: steps the attempt ran before (one resumed from a checkpoint).
         """
         step = optimizer_step(self.model)
         self.attempt = AttemptTracker(
             self.target,
-            start_step=step,
+            start_step=step - steps_done,
             budget=budget,
             number=number,
             seed=self.seed if seed is None else seed,
@@ -258,23 +278,35 @@ class TargetStopping(keras.callbacks.Callback):
             batch_size=self.batch_size,
         )
         self.record = None
-        self._next_check = step + (self.check_every if self.stepwise else 0)
+        every = self.check_every if self.stepwise else 0
+        self._next_check = step + (every - steps_done % every if every else 0)
         return self.attempt
 
-    def observe_batch(self, logs: dict[str, Any] | None) -> None:
-        """Check the target after a batch when a step-wise check is due."""
+    def observe_batch(self, logs: dict[str, Any] | None, final: bool = False) -> None:
+        """Check the target after a batch when a step-wise check is due.
+
+        Args:
+            logs: the batch logs (or, at the end of `fit`, its last logs).
+            final: whether the attempt ends at this step (its cutoff, the step budget or the
+                end of `fit`): then it is checked now unless this step was checked already,
+                so that every attempt is judged on the weights it ends with.
+        """
         if not self.stepwise or not self._checking:
             return
         step = optimizer_step(self.model)
-        if step < self._next_check:
+        steps_run = self.attempt.steps_run(step)
+        checks = self.attempt.checks
+        if final:
+            if steps_run == 0 or (checks and checks[-1][0] == steps_run):
+                return
+        elif step < self._next_check:
             return
         every = self.check_every
-        self._next_check = step + every - self.attempt.steps_run(step) % every
+        self._next_check = step + every - steps_run % every
         if non_finite_loss(logs):
             self.attempt.record_divergence()
             return
-        value = self.reader.evaluate(self.model) if self.evaluates else self.reader.from_logs(logs)
-        self._check(step, value)
+        self._check(step, self.reader.evaluate(self.model) if self.evaluates else logs)
 
     def observe_epoch(self, logs: dict[str, Any] | None) -> None:
         """Check the target at an epoch's end (per-epoch checks), or notice a non-finite loss."""
@@ -288,7 +320,7 @@ class TargetStopping(keras.callbacks.Callback):
         if non_finite_loss(logs):
             self.attempt.record_divergence()
         elif not self.stepwise:
-            self._check(step, self.reader.from_logs(logs))
+            self._check(step, logs)
 
     def end_attempt(self) -> Attempt:
         """End the current attempt at the model's optimizer step; record and announce it.
@@ -310,16 +342,48 @@ class TargetStopping(keras.callbacks.Callback):
     def _checking(self) -> bool:
         """Whether checks go on: after the target only when `stop_training` is off."""
         attempt = self.attempt
-        if attempt is None or attempt.record is not None or attempt.diverged:
+        if attempt is None or attempt.record is not None or attempt.diverged or attempt.bad_data:
             return False
         return not (attempt.reached and self.stop_training)
 
-    def _check(self, step: int, value: float) -> None:
+    def _check(self, step: int, logs: dict[str, Any] | None) -> None:
+        """Judge the attempt on `logs` (fit's, or an evaluation's), read at optimizer `step`.
+
+        The training loss is known to be finite here. A non-finite monitored value, or a
+        non-finite validation loss beside a `val_` metric (NaN inputs can leave an accuracy
+        finite but meaningless), is a divergence when the weights are non-finite too, and
+        bad data when they are not: then no value of this check counts as reaching.
+        """
+        value = self.reader.from_logs(logs)
         if self.target.direction is None:  # compiled metrics exist only once training runs
             self.target = self.attempt.target = resolve_direction(self.target, self.model)
-        self.attempt.record_check(step, value)
+        beside = "val_loss" if self.monitor.startswith("val_") else "loss"
+        invalid = [
+            name
+            for name in dict.fromkeys((self.monitor, beside))
+            if (logged := logged_value(logs, name)) is not None and not math.isfinite(logged)
+        ]
+        if invalid and finite_weights(self.model):
+            self._warn_bad_data(step, invalid, logs)
+            self.attempt.record_bad_data()
+        elif invalid:
+            self.attempt.record_divergence()
+        else:
+            self.attempt.record_check(step, value)
         for listener in self._listeners:
             listener.on_check(self, value)
+
+    def _warn_bad_data(self, step: int, invalid: list[str], logs: dict[str, Any] | None) -> None:
+        values = ", ".join(f"{name} = {logged_value(logs, name)}" for name in invalid)
+        data = "validation data" if self.monitor.startswith("val_") else "training data"
+        warnings.warn(
+            f"{values} at step {self.attempt.steps_run(step)} of attempt {self.attempt.number} "
+            f"(monitoring {self.monitor!r}), while the model's weights and training loss are "
+            f"finite: the {data} (or the metric) holds NaN or inf, not the run. The attempt "
+            "ends as 'bad_data', is not judged, and no restart can fix it.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
 
     # ------------------------------------------------------------------ hooks
 
@@ -331,6 +395,7 @@ class TargetStopping(keras.callbacks.Callback):
             )
         self.begin_attempt()
         self._budget_pending = True
+        self._training = True
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if self._budget_pending:  # `initial_epoch` is known only now
@@ -347,14 +412,36 @@ class TargetStopping(keras.callbacks.Callback):
         self._stop_if_over()
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self.end_attempt()
+        self.observe_batch(logs, final=True)  # judged where it ends, check step or not
+        self._finish_training()
+
+    def __enter__(self) -> TargetStopping:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """When `fit` raised, record the running attempt as `"stopped"`; never swallow the error."""
+        finisher = self.driven_by or self
+        if kind is not None and finisher._training:
+            finisher._finish_training()
+
+    def _finish_training(self) -> None:
+        """End the running attempt (if any), tell the listeners, flush the ledger."""
+        self._training = False
+        if self.attempt is not None and self.attempt.record is None:
+            self.end_attempt()
         for listener in self._listeners:
             listener.on_training_end(self)
         if self.ledger is not None:
             self.ledger.flush()  # raises, naming the ledger, if the write is still pending
 
     def _stop_if_over(self) -> None:
-        if self.attempt.diverged or (self.attempt.reached and self.stop_training):
+        attempt = self.attempt
+        if attempt.diverged or ((attempt.reached or attempt.bad_data) and self.stop_training):
             self.model.stop_training = True
 
 

@@ -43,10 +43,20 @@ def mode_direction(mode: str) -> str | None:
 
 
 def meets(values: float | np.ndarray, value: float, direction: str) -> bool | np.ndarray:
-    """Whether `values` meet the target `value` (`>=` going up, `<=` going down)."""
+    """Whether `values` meet the target `value` (`>=` going up, `<=` going down).
+
+    Both sides are compared in float32, the precision Keras computes its metrics in: an
+    accuracy of 342/360 comes back as 0.949999988, which is 0.95 at that precision, so it
+    meets a target of 0.95 (in float64 it would fall short by 1.2e-8). This is the one place
+    that judges reaching: `Target.reached`, the effort tables and the exports all call it.
+    """
     if direction not in ("up", "down"):
         raise ValueError(f"`direction` must be 'up' or 'down', got {direction!r}")
-    return values >= value if direction == "up" else values <= value
+    # Beyond float32's range a number becomes +-inf, which still compares the right way.
+    with np.errstate(over="ignore"):
+        values32 = np.asarray(values, dtype=np.float64).astype(np.float32)
+        value32 = np.float32(value)
+    return values32 >= value32 if direction == "up" else values32 <= value32
 
 
 @dataclass(frozen=True)
@@ -115,7 +125,7 @@ class Target:
         return Target(self.metric, self.value, "max" if direction == "up" else "min")
 
     def reached(self, value: float) -> bool:
-        """Whether `value` meets the target.
+        """Whether `value` meets the target, compared at float32 precision (see `meets`).
 
         Raises:
             ValueError: when the direction is unknown (mode `"auto"` on an unfamiliar name).

@@ -14,7 +14,8 @@ import numpy as np
 
 from keras_effort.effort import RuntimeDistribution
 
-OUTCOMES = ("reached", "cutoff", "diverged", "stopped")
+# New outcomes go at the end: a distributed tuner sends an outcome as its index in this tuple.
+OUTCOMES = ("reached", "cutoff", "diverged", "stopped", "bad_data")
 
 # Both backends store counts as signed 64-bit integers.
 _INT64 = (-(2**63), 2**63 - 1)
@@ -34,7 +35,9 @@ class Attempt:
         budget: the steps the attempt was allowed (its cutoff); a failed attempt is censored
             at its budget, or at `steps` when no budget is recorded.
         outcome: `"reached"`, `"cutoff"` (stopped at its budget), `"diverged"` (non-finite
-            loss or metric) or `"stopped"` (ended early for another reason).
+            loss or metric from non-finite weights), `"stopped"` (ended early for another
+            reason) or `"bad_data"` (the metric was non-finite while the model was finite:
+            the data or the metric is bad, and the attempt could not be judged).
         config: the hyperparameters, any JSON-serialisable mapping.
         seed: the seed of the attempt's initial weights.
         attempt: the attempt's number within its series of restarts (its run), from 0.

@@ -185,7 +185,8 @@ class EffortTuner(keras_tuner.Tuner):
             callbacks += [restarts, _TunerHooks(self, trial)]
             if max_seconds is not None:
                 callbacks.append(_WallClockBudget(max_seconds))
-            self.hypermodel.fit(hp, model, *args, **dict(kwargs, callbacks=callbacks))
+            with restarts:  # an interrupted execution's attempt is recorded as "stopped"
+                self.hypermodel.fit(hp, model, *args, **dict(kwargs, callbacks=callbacks))
 
             attempt = restarts.attempts[-1]
             attempts.append(attempt)

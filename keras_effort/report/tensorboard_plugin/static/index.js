@@ -9,6 +9,7 @@ const OUTCOME_COLOURS = {
   cutoff: '#ef6c00',
   diverged: '#c62828',
   stopped: '#9e9e9e',
+  bad_data: '#6d4c41',
 };
 const SERIES_COLOURS = ['#1565c0', '#6a1b9a', '#00838f', '#ad1457', '#558b2f', '#4e342e'];
 
