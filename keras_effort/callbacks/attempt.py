@@ -32,8 +32,8 @@ def classify_outcome(
         diverged: whether the loss or the model's weights became non-finite.
         steps_run: gradient steps the attempt ran.
         budget: the steps it was allowed (its cutoff), `None` when unknown.
-        bad_data: whether a check read a non-finite metric from a finite model (bad data or
-            a bad metric, which no restart can fix).
+        bad_data: whether a check read a non-finite metric from a finite model on validation
+            data that holds non-finite numbers (which no restart can fix).
 
     Returns:
         `"reached"` if it met the target; else `"diverged"`; else `"bad_data"`; else
@@ -87,7 +87,7 @@ class AttemptTracker:
         steps_to_target: the attempt's steps at the check that met the target, or `None`.
         seconds_to_target: wall-clock seconds from its start to that check, or `None`.
         diverged: whether the loss, the monitored value or the weights became non-finite.
-        bad_data: whether a check read a non-finite metric while the model was finite.
+        bad_data: whether a check read a non-finite metric from a finite model on bad data.
         end_step: the optimizer step at which it ended, once `end` was called.
         record: the finished `Attempt`, once `end` was called.
     """
@@ -160,7 +160,7 @@ class AttemptTracker:
         self.diverged = True
 
     def record_bad_data(self) -> None:
-        """Mark the attempt unjudgeable: its metric was non-finite while the model was finite."""
+        """Mark the attempt unjudgeable: a finite model gave a non-finite metric on bad data."""
         self.bad_data = True
 
     def end(self, step: int) -> Attempt:

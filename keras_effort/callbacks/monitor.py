@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -105,6 +106,26 @@ class MetricReader:
             for variable, value in zip(metric_variables, saved, strict=True):
                 variable.assign(value)
         return {f"val_{name}": value for name, value in results.items()}
+
+    def holds_non_finite(self) -> bool:
+        """Whether the validation data holds a NaN or infinite number (inputs, targets, weights).
+
+        Read only once a check has seen a non-finite value, to tell bad data from a diverged
+        model; a dataset is read for `validation_steps` batches (all of it when `None`).
+        """
+        if self.validation_data is None:
+            return False
+        batches = (
+            [self.validation_data]
+            if isinstance(self.validation_data, (tuple, list))
+            else itertools.islice(self.validation_data, self.validation_steps)
+        )
+        for batch in batches:
+            for part in keras.tree.flatten(batch):
+                array = np.asarray(part)
+                if np.issubdtype(array.dtype, np.number) and not np.isfinite(array).all():
+                    return True
+        return False
 
     def _evaluate_arguments(self) -> dict[str, Any]:
         batch_size = self.validation_batch_size or 1024

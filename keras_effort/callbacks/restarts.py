@@ -34,8 +34,8 @@ class Restarts(keras.callbacks.Callback):
     trained: with step-wise checks, an attempt is checked at its cutoff even when the cutoff
     is not a check step; with per-epoch checks, a cutoff that falls on an epoch's last batch
     waits for that epoch's check before the weights are re-initialised. An attempt that ends
-    on bad data (`"bad_data"`: a non-finite metric from finite weights) ends training, since
-    no restart can fix the data.
+    on bad data (`"bad_data"`: non-finite validation data, see `TargetStopping`) ends
+    training, since no restart can fix the data.
 
     Used as a context manager around `fit` (`with restarts: model.fit(...)`), it records the
     attempt running when `fit` is interrupted (Ctrl-C, an exception) as `"stopped"` with the
@@ -312,8 +312,8 @@ class Restarts(keras.callbacks.Callback):
         record = self._end_attempt()
         if record.outcome == "bad_data":
             self._say(
-                f"Restarts: the data gives a non-finite {self.stopping.monitor} from a finite "
-                "model; restarting cannot fix the data: training stops"
+                f"Restarts: the validation data gives a non-finite {self.stopping.monitor}; "
+                "restarting cannot fix the data: training stops"
             )
         if record.reached or record.outcome == "bad_data" or self._fit_steps >= self.max_steps:
             self.model.stop_training = True

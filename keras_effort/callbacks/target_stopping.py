@@ -45,10 +45,10 @@ class TargetStopping(keras.callbacks.Callback):
     Reaching is judged at float32 precision, the precision of Keras' metrics, so an
     accuracy of exactly the target (342/360 against 0.95) reaches it.
 
-    A non-finite loss, or a non-finite monitored value from non-finite weights, ends the
-    attempt as a failure (`outcome="diverged"`); it is recorded, not raised. A non-finite
-    monitored value (or validation loss beside it) while the weights and the training loss
-    are finite means the data or the metric is bad, not the run: the attempt ends as
+    A non-finite loss or monitored value ends the attempt as a failure (`outcome="diverged"`);
+    it is recorded, not raised. But when a `val_` metric, or the validation loss beside it,
+    is non-finite while the weights and the training loss are finite and `validation_data`
+    holds a NaN or an infinite number, the data is bad, not the run: the attempt ends as
     `"bad_data"`, with a `RuntimeWarning` naming the metric, and never counts as reaching.
 
     Used as a context manager around `fit` (`with stop: model.fit(...)`), it records the
@@ -351,8 +351,9 @@ class TargetStopping(keras.callbacks.Callback):
 
         The training loss is known to be finite here. A non-finite monitored value, or a
         non-finite validation loss beside a `val_` metric (NaN inputs can leave an accuracy
-        finite but meaningless), is a divergence when the weights are non-finite too, and
-        bad data when they are not: then no value of this check counts as reaching.
+        finite but meaningless), is bad data when the weights are finite and the validation
+        data holds a non-finite number, and a divergence otherwise (huge but finite weights
+        overflow too): either way, no value of this check counts as reaching.
         """
         value = self.reader.from_logs(logs)
         if self.target.direction is None:  # compiled metrics exist only once training runs
@@ -363,7 +364,13 @@ class TargetStopping(keras.callbacks.Callback):
             for name in dict.fromkeys((self.monitor, beside))
             if (logged := logged_value(logs, name)) is not None and not math.isfinite(logged)
         ]
-        if invalid and finite_weights(self.model):
+        bad_data = (
+            invalid
+            and self.monitor.startswith("val_")
+            and finite_weights(self.model)
+            and self.reader.holds_non_finite()
+        )
+        if bad_data:
             self._warn_bad_data(step, invalid, logs)
             self.attempt.record_bad_data()
         elif invalid:
@@ -375,12 +382,11 @@ class TargetStopping(keras.callbacks.Callback):
 
     def _warn_bad_data(self, step: int, invalid: list[str], logs: dict[str, Any] | None) -> None:
         values = ", ".join(f"{name} = {logged_value(logs, name)}" for name in invalid)
-        data = "validation data" if self.monitor.startswith("val_") else "training data"
         warnings.warn(
             f"{values} at step {self.attempt.steps_run(step)} of attempt {self.attempt.number} "
-            f"(monitoring {self.monitor!r}), while the model's weights and training loss are "
-            f"finite: the {data} (or the metric) holds NaN or inf, not the run. The attempt "
-            "ends as 'bad_data', is not judged, and no restart can fix it.",
+            f"(monitoring {self.monitor!r}): the validation data holds NaN or infinite values, "
+            "while the model's weights and training loss are finite. The data is bad, not the "
+            "run: the attempt ends as 'bad_data', is not judged, and no restart can fix it.",
             RuntimeWarning,
             stacklevel=2,
         )

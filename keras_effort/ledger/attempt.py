@@ -36,8 +36,8 @@ class Attempt:
             at its budget, or at `steps` when no budget is recorded.
         outcome: `"reached"`, `"cutoff"` (stopped at its budget), `"diverged"` (non-finite
             loss or metric from non-finite weights), `"stopped"` (ended early for another
-            reason) or `"bad_data"` (the metric was non-finite while the model was finite:
-            the data or the metric is bad, and the attempt could not be judged).
+            reason) or `"bad_data"` (a finite model gave a non-finite metric on validation
+            data holding NaN or inf: the attempt could not be judged).
         config: the hyperparameters, any JSON-serialisable mapping.
         seed: the seed of the attempt's initial weights.
         attempt: the attempt's number within its series of restarts (its run), from 0.

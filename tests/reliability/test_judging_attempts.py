@@ -12,6 +12,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from keras_effort import Ledger
 from keras_effort.callbacks import Restarts, TargetStopping
@@ -119,18 +120,23 @@ def test_an_accuracy_of_exactly_the_target_is_reached_in_fit(check_every, tmp_pa
 # ------------------------------------------------------------------- bad data
 
 
-@pytest.mark.parametrize(("monitor", "target"), [("val_loss", 0.01), ("val_accuracy", 0.05)])
+@pytest.mark.parametrize(
+    ("monitor", "target", "as_dataset"),
+    [("val_loss", 0.01, False), ("val_accuracy", 0.05, False), ("val_loss", 0.01, True)],
+)
 def test_nan_in_the_validation_data_is_bad_data_not_divergence_nor_success(
-    monitor, target, tmp_path, capsys
+    monitor, target, as_dataset, tmp_path, capsys
 ):
     x, y = data()
-    x_val, y_val = data(nan_row=3)
+    validation = data(nan_row=3)
+    if as_dataset:
+        validation = tf.data.Dataset.from_tensor_slices(validation).batch(16)
     ledger = Ledger(tmp_path / "ledger.sqlite")
-    stopping = TargetStopping(monitor, target, check_every=5, validation_data=(x_val, y_val),
+    stopping = TargetStopping(monitor, target, check_every=5, validation_data=validation,
                               ledger=ledger)
     restarts = Restarts(stopping, policy=10, max_steps=100, seed=0)
     with pytest.warns(RuntimeWarning, match=f"val_loss = nan at step 5 .*monitoring '{monitor}'"
-                                            r".*validation data \(or the metric\)"):
+                                            r"\): the validation data holds NaN"):
         classifier().fit(x, y, epochs=50, batch_size=8, verbose=0, callbacks=[restarts])
     # One attempt, not judged; restarting cannot fix the data, so training stops and says so.
     [row] = ledger.attempts()
