@@ -365,7 +365,7 @@ class TargetStopping(keras.callbacks.Callback):
             if (logged := logged_value(logs, name)) is not None and not math.isfinite(logged)
         ]
         bad_data = (
-            invalid
+            bool(invalid)
             and self.monitor.startswith("val_")
             and finite_weights(self.model)
             and self.reader.holds_non_finite()
