@@ -143,7 +143,7 @@ class DivergenceGuard(keras.callbacks.Callback):
         self._best: float | None = None  # the reference: the lowest running average
         self._suspect: float | None = None  # the running average before an unhealed spike
         self._at_chance_since: int | None = None  # start of the run of looks at chance
-        self._healthy_since = 0  # the step after which every look was healthy
+        self._healthy_steps = 0  # steps of the healthy looks since the last rollback
         self._data_suspects = 0  # rollbacks on a non-finite loss after healthy training
         self._last_step = -1
 
@@ -170,7 +170,6 @@ class DivergenceGuard(keras.callbacks.Callback):
             self._restart_mean()
         if self._snapshot is None:
             self._snapshot = self._take_snapshot(step)
-            self._healthy_since = step
         elif (
             self._pending is None
             and self._suspect is None
@@ -218,6 +217,7 @@ class DivergenceGuard(keras.callbacks.Callback):
             self._at_chance_since = None
         elif self._at_chance_since is None:
             self._at_chance_since = look_start
+        self._healthy_steps += step - look_start
         self._average = loss if previous is None else 0.9 * previous + 0.1 * loss
         self._best = self._average if self._best is None else min(self._best, self._average)
         if self._suspect is not None:
@@ -260,7 +260,7 @@ class DivergenceGuard(keras.callbacks.Callback):
         self.events.append(event)
         if self.verbose:
             print(self._describe(event))
-        self._warn_if_data(step, reason)
+        self._warn_if_data(reason)
         self.model.reset_metrics()
         self._restart_mean()
         self._snapshot, self._pending = self._take_snapshot(restored_step), None
@@ -268,7 +268,7 @@ class DivergenceGuard(keras.callbacks.Callback):
         # loss is back below where it was.
         self._suspect = self._average
         self._at_chance_since = None
-        self._healthy_since = step
+        self._healthy_steps = 0
         for listener in self._listeners:
             listener.on_divergence(self, event)
         if self.max_events is not None and len(self.events) >= self.max_events:
@@ -291,9 +291,9 @@ class DivergenceGuard(keras.callbacks.Callback):
             f"restored step {event.restored_step}, {rate}."
         )
 
-    def _warn_if_data(self, step: int, reason: str) -> None:
+    def _warn_if_data(self, reason: str) -> None:
         """Warn once when non-finite losses keep coming after healthy training."""
-        if reason != "not finite" or step - self._healthy_since < self.every:
+        if reason != "not finite" or self._healthy_steps < self.every:
             return
         self._data_suspects += 1
         if self._data_suspects >= 2 and not self._warned_data:
