@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+import pytest
 
 from keras_effort.callbacks import DivergenceGuard, Restarts, TargetStopping
 from keras_effort.optimizers import AutoRate
@@ -101,3 +102,120 @@ def test_restores_autorate_state_and_works_with_restarts() -> None:
     # and (steps restart at 0 with each attempt) never from before the attempt began.
     assert guard.events and all(0 <= e.restored_step < e.step for e in guard.events)
     assert np.isfinite(float(model.optimizer.scale))
+
+
+# Classification: the chance level of cross-entropy is known, ln(3) for three classes.
+CHANCE = float(np.log(3.0))
+
+
+def _classes(n: int = 96) -> tuple[np.ndarray, np.ndarray]:
+    """A separable three-class problem that a small MLP learns in a few dozen steps."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(n, 6)).astype("float32")
+    return x, np.argmax(x @ rng.normal(size=(6, 3)), axis=1)
+
+
+def _classifier(optimizer: keras.optimizers.Optimizer, steps_per_execution: int = 1):
+    keras.utils.set_random_seed(4)
+    model = keras.Sequential(
+        [keras.Input((6,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(3)]
+    )
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        steps_per_execution=steps_per_execution,
+    )
+    return model
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch",
+    reason="Keras' PyTorch backend runs one step per call (steps_per_execution=1)",
+)
+def test_first_step_blow_up_inside_a_multi_step_execution_is_rolled_back(capsys) -> None:
+    # With steps_per_execution=4 the first look is the mean of four steps, the first of them
+    # the only one taken from the initial weights: the blown-up mean is all the guard sees.
+    x, y = _classes()
+    guard = DivergenceGuard(every=4)
+    model = _classifier(keras.optimizers.SGD(300.0), steps_per_execution=4)
+    model.fit(x, y, batch_size=8, epochs=8, shuffle=False, verbose=0, callbacks=[guard])
+
+    first = guard.events[0]
+    assert first.reason == "exploded" and first.restored_step == 0
+    assert first.step == 4 and first.loss > 10 * CHANCE
+    assert np.isfinite(model.evaluate(x, y, verbose=0))  # unguarded: NaN
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(guard.events)
+    assert lines[0] == (
+        f"DivergenceGuard: step {first.step}: loss {first.loss:.4g} above 10 x its reference "
+        f"{CHANCE:.4g}; restored step 0, learning rate 300 -> 150."
+    )
+
+
+class _Kill(keras.callbacks.Callback):
+    """At step `at`, leave the state a huge step leaves: every ReLU of the hidden layer dead."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
+
+    def on_train_batch_begin(self, batch, logs=None) -> None:
+        if int(self.model.optimizer.iterations) == self.at:
+            hidden, output = self.model.layers
+            hidden.bias.assign(np.full(hidden.bias.shape, -100.0, "float32"))
+            output.bias.assign(np.zeros(output.bias.shape, "float32"))
+
+
+def test_dead_network_after_a_huge_step_is_rolled_back() -> None:
+    x, y = _classes()
+    guard = DivergenceGuard(every=4, verbose=0)
+    model = _classifier(keras.optimizers.SGD(0.3))
+    callbacks = [_Kill(at=40), guard]
+    model.fit(x, y, batch_size=8, epochs=8, shuffle=False, verbose=0, callbacks=callbacks)
+
+    # The dead network's loss sits at ln(3), well under 10 x the reference: only the dead
+    # rule sees it, after 2 * every steps at chance, and restores a state from before step 40.
+    assert [event.reason for event in guard.events] == ["dead"]
+    event = guard.events[0]
+    assert 40 + 8 <= event.step <= 40 + 16 and event.restored_step < 40
+    assert abs(event.loss - CHANCE) < 0.05 * CHANCE
+    assert model.evaluate(x, y, verbose=0) < 0.5 * CHANCE
+
+
+def test_a_network_slow_to_leave_the_chance_level_is_not_dead() -> None:
+    # A NaN-weighted batch makes a rollback (a spike); at a tiny rate the loss then stays at chance,
+    # but the weights stay near the snapshot: no dead-network rollback.
+    x, y = _classes(384)
+    x *= 0.1  # small logits: the initial loss is at the chance level
+    weights = np.ones(len(x), "float32")
+    weights[32:64] = np.nan  # batch 2 (NaN inputs would not do: ReLU turns NaN into 0)
+    guard = DivergenceGuard(every=2, verbose=0)
+    model = _classifier(keras.optimizers.SGD(1e-5))
+    model.fit(
+        x, y, sample_weight=weights, batch_size=32, epochs=1, shuffle=False, verbose=0,
+        callbacks=[guard],
+    )
+    assert [event.reason for event in guard.events] == ["not finite"]
+    # It sat at the chance level for the 10 steps after the rollback, over 2 * every.
+    assert abs(model.evaluate(x, y, verbose=0) - CHANCE) < 0.05 * CHANCE
+
+
+def test_rollbacks_recurring_on_the_same_data_warn_once(capsys) -> None:
+    x, y = _data(128)
+    y[37] = np.nan  # one bad label: a non-finite loss once per epoch, whatever the rate
+    guard = DivergenceGuard(every=2)
+    model = _model(keras.optimizers.SGD(0.01))
+    with pytest.warns(UserWarning, match="Check the data") as caught:
+        model.fit(x, y, batch_size=16, epochs=4, verbose=0, callbacks=[guard])
+    assert len([w for w in caught if "Check the data" in str(w.message)]) == 1
+    assert len(guard.events) == 4 and all(e.reason == "not finite" for e in guard.events)
+    assert len(capsys.readouterr().out.splitlines()) == 4
+
+
+def test_verbose_0_prints_nothing(capsys) -> None:
+    x, y = _data(64)
+    x[32:48] = np.nan
+    guard = DivergenceGuard(every=1000, verbose=0)
+    model = _model(keras.optimizers.SGD(0.05))
+    model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0, callbacks=[guard])
+    assert len(guard.events) == 1 and capsys.readouterr().out == ""

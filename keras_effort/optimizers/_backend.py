@@ -26,6 +26,38 @@ def no_grad() -> contextlib.AbstractContextManager:
     return torch.no_grad()
 
 
+def dense_gradients(grads: list) -> list:
+    """The gradients with TensorFlow's `IndexedSlices` (an Embedding's gradient) made dense.
+
+    An `IndexedSlices` holds one row per lookup, so a row looked up twice in a batch is stored
+    twice. Keras' elementwise ops act on the stored rows (`ops.square` squares each lookup's
+    part, not their sum), so an update that squares, reduces or compares the gradient would
+    differ from the one the dense gradient gives, as it does with JAX and PyTorch. The dense
+    gradient costs the memory of the variable, which the optimizer's moments take already.
+
+    Args:
+        grads: one gradient (or `None`) per variable.
+
+    Returns:
+        The gradients, each `IndexedSlices` replaced by the dense tensor it stands for.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return list(grads)
+    import tensorflow as tf
+
+    return [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g for g in grads]
+
+
+class DenseGradients:
+    """`apply` takes sparse gradients as the dense ones they stand for (see `dense_gradients`).
+
+    Put this class before `keras.optimizers.Optimizer` among the bases.
+    """
+
+    def apply(self, grads: list, trainable_variables: list | None = None):
+        return super().apply(dense_gradients(grads), trainable_variables)
+
+
 class NoGradApply:
     """`apply` records no autograd graph on PyTorch.
 

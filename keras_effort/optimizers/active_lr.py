@@ -10,7 +10,7 @@ import keras
 from keras import ops
 
 from keras_effort.optimizers._arguments import check_non_negative
-from keras_effort.optimizers._backend import InPlaceAssignments, no_grad
+from keras_effort.optimizers._backend import InPlaceAssignments, dense_gradients, no_grad
 from keras_effort.optimizers.adabelief import AdaBelief
 from keras_effort.optimizers.radam import RAdam
 
@@ -207,7 +207,7 @@ class ActiveLR(InPlaceAssignments, keras.optimizers.Optimizer):
             )
             self._end_period_caller_known = True
         with no_grad():
-            self._apply(grads, trainable_variables)
+            self._apply(dense_gradients(grads), trainable_variables)
 
     def _apply(self, grads: list, trainable_variables: list | None) -> None:
         variables = list(trainable_variables or self._trainable_variables)

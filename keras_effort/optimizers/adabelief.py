@@ -12,12 +12,12 @@ from keras_effort.optimizers._arguments import (
     check_non_negative,
     check_unit_interval,
 )
-from keras_effort.optimizers._backend import NoGradApply
+from keras_effort.optimizers._backend import DenseGradients, NoGradApply
 from keras_effort.optimizers.radam import variance_rectification
 
 
 @keras.saving.register_keras_serializable(package="keras_effort")
-class AdaBelief(NoGradApply, keras.optimizers.Optimizer):
+class AdaBelief(DenseGradients, NoGradApply, keras.optimizers.Optimizer):
     """AdaBelief, with the semantics and defaults of the authors' `adabelief-pytorch` 0.2.x.
 
     Like Adam, but the second moment tracks the "belief", the squared deviation of the gradient

@@ -9,7 +9,7 @@ import keras
 from keras import ops
 
 from keras_effort.optimizers._arguments import check_unit_interval
-from keras_effort.optimizers._backend import no_grad
+from keras_effort.optimizers._backend import dense_gradients, no_grad
 
 
 @keras.saving.register_keras_serializable(package="keras_effort")
@@ -154,7 +154,7 @@ class AutoRate(keras.optimizers.Optimizer):
 
     def apply(self, grads: list, trainable_variables: list | None = None) -> None:
         with no_grad():  # on PyTorch, a custom training loop's `apply` records no graph
-            self._apply(grads, trainable_variables)
+            self._apply(dense_gradients(grads), trainable_variables)
 
     def _apply(self, grads: list, trainable_variables: list | None) -> None:
         if not self.built:

@@ -24,7 +24,12 @@ import numpy as np
 from keras import ops
 
 from keras_effort.optimizers._arguments import check_learning_rate, check_non_negative
-from keras_effort.optimizers._backend import InPlaceAssignments, is_torch, no_grad
+from keras_effort.optimizers._backend import (
+    DenseGradients,
+    InPlaceAssignments,
+    is_torch,
+    no_grad,
+)
 
 SCOPES = ("global", "variable", "element")
 RULES = ("additive", "multiplicative")
@@ -37,7 +42,7 @@ RELATIVE_FLOOR = 0.01
 MULTIPLICATIVE_HYPERGRADIENT_LR = 0.02
 
 
-class HypergradientOptimizer(InPlaceAssignments, keras.optimizers.Optimizer):
+class HypergradientOptimizer(DenseGradients, InPlaceAssignments, keras.optimizers.Optimizer):
     """Base class: a Keras optimizer whose learning rate (and more) is learned online.
 
     Subclasses name the hyperparameters they can learn in `_learnable` (the learning rate

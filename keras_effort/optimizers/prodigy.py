@@ -10,11 +10,11 @@ import numpy as np
 from keras import ops
 
 from keras_effort.optimizers._arguments import check_non_negative, check_unit_interval
-from keras_effort.optimizers._backend import NoGradApply
+from keras_effort.optimizers._backend import DenseGradients, NoGradApply
 
 
 @keras.saving.register_keras_serializable(package="keras_effort")
-class Prodigy(NoGradApply, keras.optimizers.Optimizer):
+class Prodigy(DenseGradients, NoGradApply, keras.optimizers.Optimizer):
     """Mishchenko & Defazio's Prodigy, a port of the authors' `prodigyopt` package.
 
     Adam whose step is `d * learning_rate`, with `learning_rate` left at 1.0 and `d` an

@@ -13,7 +13,7 @@ from keras_effort.optimizers._arguments import (
     check_non_negative,
     check_unit_interval,
 )
-from keras_effort.optimizers._backend import NoGradApply
+from keras_effort.optimizers._backend import DenseGradients, NoGradApply
 
 
 def variance_rectification(step: Any, beta_2: float, dtype: str) -> tuple[Any, Any, Any]:
@@ -50,7 +50,7 @@ def variance_rectification(step: Any, beta_2: float, dtype: str) -> tuple[Any, A
 
 
 @keras.saving.register_keras_serializable(package="keras_effort")
-class RAdam(NoGradApply, keras.optimizers.Optimizer):
+class RAdam(DenseGradients, NoGradApply, keras.optimizers.Optimizer):
     """Rectified Adam, with the semantics and defaults of `torch.optim.RAdam`.
 
     While the variance of the adaptive learning rate is intractable (`rho_t <= 5`, the first

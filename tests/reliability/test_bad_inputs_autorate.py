@@ -64,6 +64,8 @@ ROWS = [
     (DivergenceGuard, {"explosion": math.nan}, ValueError, "`explosion`"),
     (DivergenceGuard, {"max_events": 0}, ValueError, "`max_events`"),
     (DivergenceGuard, {"max_events": "3"}, ValueError, "`max_events`"),
+    (DivergenceGuard, {"verbose": 2}, ValueError, "`verbose`"),
+    (DivergenceGuard, {"verbose": True}, ValueError, "`verbose`"),
 ]
 
 
