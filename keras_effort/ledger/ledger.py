@@ -12,12 +12,13 @@ import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from keras_effort.effort import RuntimeDistribution
 from keras_effort.ledger import schema
 from keras_effort.ledger.attempt import Attempt, runtime_distribution_of
 from keras_effort.ledger.errors import LedgerError, LedgerWriteWarning
+from keras_effort.ledger.redact import redact
 from keras_effort.ledger.sqlite import SQLiteStore
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
@@ -121,11 +122,7 @@ class Ledger:
 
     def __repr__(self) -> str:
         if self.url is not None:
-            parts = urlsplit(self.url)
-            netloc = parts.netloc
-            if parts.password is not None:
-                netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-            return f"Ledger({urlunsplit(parts._replace(netloc=netloc))!r})"
+            return f"Ledger({redact(self.url, self.url)!r})"
         return f"Ledger({str(self.path) if self.path else None!r})"
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Ledger:

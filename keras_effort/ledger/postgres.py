@@ -9,19 +9,28 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from keras_effort.ledger.errors import LedgerError
+from keras_effort.ledger.redact import redact
 
 T = TypeVar("T")
 
 # Any constant: the advisory lock under which one process at a time creates or checks tables.
 _SCHEMA_LOCK = 0x6B657261
-# Errors that waiting does not cure: wrong password or role, no such database.
+# Errors that waiting does not cure: wrong password or role, no such database. A refused
+# connection carries no SQLSTATE in psycopg (the server's FATAL message is all there is), so
+# those are known by their message; any other connection failure is retried.
 _PERMANENT = ("28000", "28P01", "3D000")
+_PERMANENT_CONNECT = re.compile(
+    r"FATAL:.*(authentication failed|does not exist|no pg_hba\.conf entry|"
+    r"not permitted to log in|permission denied for database)",
+    re.IGNORECASE | re.DOTALL,
+)
 
 
 class PostgresStore:
@@ -57,7 +66,6 @@ class PostgresStore:
         self._psycopg = psycopg
         self.url, self.read_only, self.timeout = url, read_only, timeout
         parts = urlsplit(url)
-        self._password = unquote(parts.password) if parts.password else None
         database = unquote(parts.path.lstrip("/")) or "(default)"
         self.location = (
             f"PostgreSQL database {database!r} on {parts.hostname or 'localhost'}:"
@@ -89,7 +97,7 @@ class PostgresStore:
                     return work(cursor)
             except psycopg.OperationalError as error:
                 self.close()
-                if getattr(error, "sqlstate", None) in _PERMANENT:
+                if _is_permanent(error):
                     message = f"cannot open the ledger {self.location}: {self._scrub(error)}"
                     raise LedgerError(message) from None
                 remaining = deadline - time.monotonic()
@@ -160,5 +168,11 @@ class PostgresStore:
         return connection
 
     def _scrub(self, error: Exception) -> str:
-        message = " ".join(str(error).split())
-        return message.replace(self._password, "***") if self._password else message
+        return redact(" ".join(str(error).split()), self.url)
+
+
+def _is_permanent(error: Exception) -> bool:
+    """Whether a failed connection or transaction would fail again however long one waits."""
+    return getattr(error, "sqlstate", None) in _PERMANENT or bool(
+        _PERMANENT_CONNECT.search(str(error))
+    )
