@@ -36,6 +36,7 @@ class SQLiteStore:
 
     dialect = "sqlite"
     others_allowed = False
+    restart_ids = None  # AUTOINCREMENT follows the largest id inserted
     types: ClassVar[dict[str, str]] = {
         "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
         "int": "INTEGER",
