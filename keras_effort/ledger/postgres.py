@@ -28,7 +28,7 @@ _SCHEMA_LOCK = 0x6B657261
 _PERMANENT = ("28000", "28P01", "3D000")
 _PERMANENT_CONNECT = re.compile(
     r"FATAL:.*(authentication failed|does not exist|no pg_hba\.conf entry|"
-    r"not permitted to log in|permission denied for database)",
+    r"not permitted to log in|permission denied for database)|no password supplied",
     re.IGNORECASE | re.DOTALL,
 )
 
