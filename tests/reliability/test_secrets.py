@@ -112,7 +112,6 @@ _FAILING_FIT = textwrap.dedent(
 
 def _run(command, cwd, *, env=None):
     environment = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
-    environment["PYTHONPATH"] = os.pathsep.join([os.getcwd(), environment.get("PYTHONPATH", "")])
     result = subprocess.run(
         command, capture_output=True, text=True, timeout=300, env=environment, cwd=cwd
     )
