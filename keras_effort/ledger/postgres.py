@@ -2,7 +2,8 @@
 
 Every transaction is retried on a lost connection (a server restart, a network blip) until
 `timeout` seconds have passed; a write retried after its commit was lost in transit is harmless
-because rows are upserted on their key.
+because rewriting a row with the same values is a no-op. A refused connection (wrong password or
+user, no such database) is not retried.
 """
 
 from __future__ import annotations
