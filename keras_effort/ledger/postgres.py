@@ -104,18 +104,18 @@ class PostgresStore:
             except psycopg.OperationalError as error:
                 self.close()
                 if _is_permanent(error):
-                    message = f"cannot open the ledger {self.location}: {self._scrub(error)}"
+                    message = f"cannot open the ledger {self.location}: {self._reason(error)}"
                     raise LedgerError(message) from None
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     raise LedgerError(
                         f"cannot reach the ledger {self.location} after {tries} tries over "
-                        f"{self.timeout:g} s: {self._scrub(error)}"
+                        f"{self.timeout:g} s: {self._reason(error)}"
                     ) from None
                 time.sleep(min(delay, remaining))
                 delay = min(2 * delay, 2.0)
             except psycopg.Error as error:
-                message = f"the ledger {self.location} failed: {self._scrub(error)}"
+                message = f"the ledger {self.location} failed: {self._reason(error)}"
                 raise LedgerError(message) from None
 
     def tables(self, cursor: Any) -> set[str]:
@@ -173,7 +173,8 @@ class PostgresStore:
         self._connection, self._pid = connection, os.getpid()
         return connection
 
-    def _scrub(self, error: Exception) -> str:
+    def _reason(self, error: Exception) -> str:
+        """The error's message on one line, its password masked (`redact`)."""
         return redact(" ".join(str(error).split()), self.url)
 
 

@@ -286,6 +286,10 @@ def test_a_ledger_file_removed_mid_fit_is_reported_at_the_end_with_the_attempts_
     for attempt in ledger.pending:
         elsewhere.add(attempt)
     assert len(elsewhere.attempts()) == 4
+    # A new ledger put at the path takes them too (else they would be saved to a file at exit).
+    Ledger(path)
+    ledger.flush()
+    assert ledger.pending == () and len(Ledger(path).attempts()) == 4
 
 
 # ------------------------------------------------------ a ledger the reader cannot write
