@@ -88,8 +88,8 @@ class Ledger:
     ) -> None:
         if not isinstance(read_only, bool):
             raise TypeError(f"`read_only` must be a bool, got {read_only!r}")
-        if writer is not None and (not isinstance(writer, str) or not writer or "\x00" in writer):
-            raise ValueError(f"`writer` must be a non-empty string without NUL, got {writer!r}")
+        if writer is not None:
+            _check_writer(writer)
         if (
             isinstance(timeout, bool)
             or not isinstance(timeout, (int, float))
@@ -158,8 +158,7 @@ class Ledger:
         Raises:
             ValueError: when `writer` is not a non-empty string.
         """
-        if not isinstance(writer, str) or not writer or "\x00" in writer:
-            raise ValueError(f"`writer` must be a non-empty string without NUL, got {writer!r}")
+        _check_writer(writer)
         named = object.__new__(Ledger)
         named.__dict__.update(self.__dict__)
         named._pending, named._named_writer, named._writer = [], writer, writer
@@ -465,7 +464,7 @@ class Ledger:
             differing = [
                 name
                 for name in row
-                if name != "created_at" and _stored_value(stored[name]) != row[name]
+                if name != "created_at" and stored[name] != row[name]
             ]
             if differing and not may_replace:
                 raise _Conflict(
@@ -510,9 +509,9 @@ def _save_pending_at_exit() -> None:
             ledger._save_pending()
 
 
-def _stored_value(value: Any) -> Any:
-    """A value read back from a row, as `_write` gives it (integers may come back as floats)."""
-    return float(value) if isinstance(value, float) else value
+def _check_writer(writer: object) -> None:
+    if not isinstance(writer, str) or not writer or "\x00" in writer:
+        raise ValueError(f"`writer` must be a non-empty string without NUL, got {writer!r}")
 
 
 def _meta_version(cursor: Any, store: Any) -> str | None:
