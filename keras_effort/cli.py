@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from keras_effort import __version__
+from keras_effort.ledger.redact import redact
 
 if TYPE_CHECKING:
     from keras_effort.ledger import Ledger
@@ -258,7 +259,8 @@ def _run_demo(args: argparse.Namespace, targets: list[float], console: Console) 
     console.print(f"wall-clock time: {result.seconds:.0f} s")
     if ledger is not None:
         console.print(
-            f"attempts recorded in {args.ledger}; see `keras-effort report {args.ledger}`",
+            f"attempts recorded in {redact(args.ledger)}; see `keras-effort report "
+            f"{redact(args.ledger)}`",
             soft_wrap=True,
         )
     if args.plot is not None:
@@ -460,7 +462,7 @@ def _cli_words(message: str) -> str:
 
 def _error(console: Console, message: str) -> None:
     # Printed as plain text: paths and names may hold brackets that rich would read as markup.
-    console.print(message, style="red", soft_wrap=True, markup=False)
+    console.print(redact(message), style="red", soft_wrap=True, markup=False)
 
 
 if __name__ == "__main__":

@@ -211,14 +211,17 @@ def test_a_killed_writer_loses_nothing_it_committed(ledger_location):
 # ------------------------------------------------------------------ the key and the schema
 
 
-def test_a_rewritten_attempt_updates_its_row_instead_of_adding_one(ledger_location):
+def test_a_rewritten_attempt_keeps_its_row_and_a_changed_one_is_refused(ledger_location):
     ledger = Ledger(ledger_location)
     first = _attempt(run="fit-1", attempt=0, steps=40)
     row_id = ledger.add(first)
     (stored,) = ledger.attempts()
-    # A retried write (same key, same content) and a resumed one (same key, new content).
-    assert ledger.add(first) == row_id
-    assert ledger.add(_attempt(run="fit-1", attempt=0, steps=70)) == row_id
+    assert stored.writer == ledger.writer and len(ledger.writer) == 32
+    assert ledger.add(first) == row_id  # a retried write (same key, same content)
+    # The same writer writing other values under the key: a mistake, refused, row unchanged.
+    refused = r"attempt 0 of run 'fit-1' of experiment 'adam' is already in the ledger .* steps"
+    with pytest.raises(LedgerError, match=refused):
+        ledger.add(_attempt(run="fit-1", attempt=0, steps=70))
     ledger.add(_attempt(run="fit-1", attempt=1))
     ledger.add(_attempt(run="fit-2", attempt=0))
     ledger.add(_attempt(experiment="other", run="fit-1", attempt=0))
@@ -229,8 +232,27 @@ def test_a_rewritten_attempt_updates_its_row_instead_of_adding_one(ledger_locati
         ("adam", "fit-2", 0),
         ("other", "fit-1", 0),
     ]
-    assert rows[0].steps == 70 and rows[0].id == row_id
-    assert rows[0].created_at == stored.created_at  # the first write's time is kept
+    assert rows[0] == stored
+
+
+def test_a_named_writer_replaces_its_own_rows_and_no_other(ledger_location):
+    search = Ledger(ledger_location, writer="search-a")
+    row_id = search.add(_attempt(run="trial_0/execution_0", steps=40))
+    (stored,) = search.attempts()
+    # A later process under the same name (a resumed search) replaces its row in place.
+    resumed = Ledger(ledger_location).as_writer("search-a")
+    assert resumed.add(_attempt(run="trial_0/execution_0", steps=70)) == row_id
+    (replaced,) = resumed.attempts()
+    assert (replaced.id, replaced.steps, replaced.created_at) == (row_id, 70, stored.created_at)
+    # Another writer's row of the same key is its own row.
+    other = Ledger(ledger_location, writer="search-b")
+    other.add(_attempt(run="trial_0/execution_0", steps=90))
+    assert [(a.writer, a.steps) for a in Ledger(ledger_location).attempts()] == [
+        ("search-a", 70),
+        ("search-b", 90),
+    ]
+    with pytest.raises(ValueError, match="`writer` must be a non-empty string"):
+        Ledger(ledger_location, writer="")
 
 
 def test_each_attempt_gets_a_fresh_run_by_default():
@@ -243,17 +265,17 @@ def test_each_attempt_gets_a_fresh_run_by_default():
 
 
 def test_the_schema_version_is_recorded(ledger_location):
-    assert Ledger(ledger_location).schema_version == SCHEMA_VERSION == 2
-    assert Ledger(ledger_location, read_only=True).schema_version == 2
+    assert Ledger(ledger_location).schema_version == SCHEMA_VERSION == 3
+    assert Ledger(ledger_location, read_only=True).schema_version == 3
 
 
 def test_a_newer_schema_is_refused(tmp_path):
     path = tmp_path / "future.sqlite"
     Ledger(path).add(_attempt())
     with sqlite3.connect(path) as connection:
-        connection.execute("UPDATE keras_effort_meta SET value = '3'")
+        connection.execute("UPDATE keras_effort_meta SET value = '4'")
     for read_only in (False, True):
-        with pytest.raises(LedgerError, match=f"{path} has schema version 3, newer"):
+        with pytest.raises(LedgerError, match=f"{path} has schema version 4, newer"):
             Ledger(path, read_only=read_only)
 
 
@@ -297,10 +319,11 @@ def test_a_version_1_ledger_is_read_as_it_is_and_migrated_when_written(tmp_path)
     ]
     assert path.read_bytes() == before  # reading never migrates
     writer = Ledger(path)
-    assert writer.schema_version == 2
+    assert writer.schema_version == 3
     assert writer.attempts() == old  # every row, id and field kept
-    writer.add(_attempt(run="legacy-1", attempt=0, steps=11))  # the key now holds
-    assert [a.steps for a in writer.attempts()] == [11, 20]
+    writer.add(_attempt(run="legacy-1", attempt=0, steps=11))  # another writer's row
+    assert [a.steps for a in writer.attempts()] == [10, 20, 11]
+    assert [a.id for a in writer.attempts()] == [1, 2, 3]  # new ids follow the copied ones
     with sqlite3.connect(path) as connection:
         indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
     assert "attempts_v1" not in indexes and "attempts_by_experiment" not in indexes

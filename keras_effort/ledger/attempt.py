@@ -43,14 +43,16 @@ class Attempt:
         attempt: the attempt's number within its series of restarts (its run), from 0.
         run: the id of the series of attempts this one belongs to (one `fit` of `Restarts`
             or `TargetStopping`, one tuner execution); default: a fresh random id. With
-            `experiment` and `attempt` it is the row's key in the ledger: writing the same
-            `(experiment, run, attempt)` twice keeps one row.
+            `experiment`, `attempt` and `writer` it is the row's key in the ledger: writing
+            the same attempt twice keeps one row.
         samples: training samples seen (steps times batch size).
         seconds: wall-clock seconds spent.
         best_value: the best monitored value seen.
         curve: the monitored metric as `(step, value)` pairs.
         id: the row id, set by the ledger.
         created_at: the Unix time the row was first written, set by the ledger.
+        writer: who wrote the row: when `None`, the writing ledger's `Ledger.writer`; `None`
+            also for rows of ledgers older than the writer (schema version 2).
 
     Raises:
         ValueError: naming the field, when a value is of the wrong type or out of range.
@@ -73,10 +75,13 @@ class Attempt:
     curve: Sequence[tuple[int, float]] | None = None
     id: int | None = None
     created_at: float | None = None
+    writer: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("experiment", "target_metric", "run"):
             _check_text(getattr(self, name), name)
+        if self.writer is not None:
+            _check_text(self.writer, "writer")
         if not _is_finite_number(self.target_value):
             raise ValueError(f"`target_value` must be a finite number, got {self.target_value!r}")
         if not isinstance(self.reached, (bool, np.bool_)):

@@ -2,34 +2,47 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import logging
 import math
 import os
 import re
+import tempfile
 import threading
 import time
+import uuid
 import warnings
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from keras_effort.effort import RuntimeDistribution
 from keras_effort.ledger import schema
 from keras_effort.ledger.attempt import Attempt, runtime_distribution_of
 from keras_effort.ledger.errors import LedgerError, LedgerWriteWarning
+from keras_effort.ledger.redact import redact
 from keras_effort.ledger.sqlite import SQLiteStore
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 _POSTGRES_SCHEMES = ("postgresql", "postgres")
+# Seconds the exit hook retries a pending write before saving it to a file: an interrupted
+# user waits that long at most.
+_EXIT_TIMEOUT = 5.0
+_LOG = logging.getLogger("keras_effort.ledger")
 
 
 class Ledger:
     """A durable record of attempts: an SQLite file, or a PostgreSQL database shared by machines.
 
-    Every row is written in its own transaction and keyed by `(experiment, run, attempt)`: a
-    retried or resumed write updates its row instead of adding one. Several processes may
-    write one ledger; a process killed mid-run loses at most the attempt it was running.
+    Every row is written in its own transaction and keyed by `(experiment, run, attempt,
+    writer)`: a retried write leaves its row as it is instead of adding one, and two writers
+    (two processes, or two `Ledger` objects) never overwrite each other's rows, even under one
+    run name. Several processes may write one ledger; a process killed mid-run loses at most
+    the attempt it was running. Attempts whose write failed are retried at the next write and
+    at `flush`; those still unwritten when the process exits are saved to a JSON-lines file,
+    named in an error logged on `keras_effort.ledger` (`add_saved` writes them back).
 
     Args:
         path: an SQLite file, created if missing (the folder too); a database URL
@@ -39,11 +52,18 @@ class Ledger:
             is read-only, so the ledger is never changed (not even migrated) and may belong to
             another user.
         timeout: seconds a write waits for a locked SQLite file, or over which a lost
-            PostgreSQL connection is retried, before failing.
+            PostgreSQL connection is retried, before failing. A refused connection (wrong
+            password or user, no such database) fails at once.
+        writer: the name this ledger writes its rows under; by default a fresh random one for
+            each `Ledger` object in each process, so that no other writer can take its keys.
+            Rewriting a key with other values is then a mistake and raises `LedgerError`. A
+            named writer is one that resumes: a later process under the same name rewrites
+            (replaces) its rows, as a search does when it re-runs a trial after a crash.
 
     Raises:
         TypeError: when `path` is not a path, a string or `None`.
-        ValueError: when `path` is empty or a URL of another database.
+        ValueError: when `path` is empty or a URL of another database, or `writer` is not a
+            non-empty string.
         LedgerError: naming the path or database, when it is a directory, missing (read-only),
             not writable, not a ledger (another program's database is never changed), of a
             newer schema, or unreachable.
@@ -64,9 +84,12 @@ class Ledger:
         *,
         read_only: bool = False,
         timeout: float = 60.0,
+        writer: str | None = None,
     ) -> None:
         if not isinstance(read_only, bool):
             raise TypeError(f"`read_only` must be a bool, got {read_only!r}")
+        if writer is not None:
+            _check_writer(writer)
         if (
             isinstance(timeout, bool)
             or not isinstance(timeout, (int, float))
@@ -76,6 +99,8 @@ class Ledger:
         self.read_only, self.timeout = read_only, float(timeout)
         self._lock = threading.Lock()
         self._pending: list[Attempt] = []
+        self._named_writer = writer
+        self._writer, self._writer_pid = writer or uuid.uuid4().hex, os.getpid()
         self._version = schema.SCHEMA_VERSION
         self.url: str | None = None
         self.path: Path | None = None
@@ -115,17 +140,33 @@ class Ledger:
 
     @property
     def schema_version(self) -> int:
-        """The version of the ledger's tables: `SCHEMA_VERSION`, or 1 for a ledger of
-        keras-effort 0.1 opened read-only (opening it for writing migrates it)."""
+        """The version of the ledger's tables: `SCHEMA_VERSION`, or that of an older ledger
+        opened read-only (1 for keras-effort 0.1; opening it for writing migrates it)."""
         return self._version
+
+    @property
+    def writer(self) -> str:
+        """The name this ledger writes its rows under (see `writer` of `Ledger`)."""
+        if self._named_writer is None and self._writer_pid != os.getpid():
+            # A forked child is another writer: it must not share its parent's keys.
+            self._writer, self._writer_pid = uuid.uuid4().hex, os.getpid()
+        return self._writer
+
+    def as_writer(self, writer: str) -> Ledger:
+        """This ledger (its connection shared), writing under the name `writer`.
+
+        Raises:
+            ValueError: when `writer` is not a non-empty string.
+        """
+        _check_writer(writer)
+        named = object.__new__(Ledger)
+        named.__dict__.update(self.__dict__)
+        named._pending, named._named_writer, named._writer = [], writer, writer
+        return named
 
     def __repr__(self) -> str:
         if self.url is not None:
-            parts = urlsplit(self.url)
-            netloc = parts.netloc
-            if parts.password is not None:
-                netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-            return f"Ledger({urlunsplit(parts._replace(netloc=netloc))!r})"
+            return f"Ledger({redact(self.url, self.url)!r})"
         return f"Ledger({str(self.path) if self.path else None!r})"
 
     def __deepcopy__(self, memo: dict[int, Any]) -> Ledger:
@@ -138,45 +179,62 @@ class Ledger:
             "path": self.url or self.path,
             "read_only": self.read_only,
             "timeout": self.timeout,
+            "writer": self._named_writer,  # an unnamed one is another writer once unpickled
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], read_only=state["read_only"], timeout=state["timeout"])
+        self.__init__(
+            state["path"],
+            read_only=state["read_only"],
+            timeout=state["timeout"],
+            writer=state.get("writer"),
+        )
 
     # ------------------------------------------------------------------ writing
 
     def add(self, attempt: Attempt, *, keep_on_failure: bool = False) -> int | None:
         """Write one attempt in its own transaction; return its row id.
 
-        A row with the same `(experiment, run, attempt)` is updated in place (its id and
-        `created_at` kept), so writing an attempt again never duplicates it. Attempts kept
-        from earlier failed writes are written first.
+        The row is keyed by `(experiment, run, attempt, writer)`, its writer being the
+        attempt's `writer` or, when that is `None`, this ledger's. Writing the same attempt
+        again leaves its row as it is (a retried write never duplicates); a named writer's
+        rewrite with other values replaces the row (its id and `created_at` kept). Attempts
+        kept from earlier failed writes are written first.
 
         Args:
             attempt: the attempt.
             keep_on_failure: when the write fails (disk full, file removed, server down past
                 `timeout`), keep the attempt in `pending`, warn (`LedgerWriteWarning`) and
                 return `None` instead of raising: what training callbacks do, so that a failed
-                write never aborts a run; they call `flush` when training ends.
+                write never aborts a run; they call `flush` when training ends, and what is
+                still pending at exit is saved to a file (see `Ledger`).
 
         Raises:
             TypeError: when `attempt` is not an `Attempt`.
-            LedgerError: naming the ledger, when the write fails and `keep_on_failure` is false.
+            LedgerError: naming the ledger, when the write fails and `keep_on_failure` is
+                false, or when the key already holds other values that this writer may not
+                replace (a conflict is never kept for a retry).
         """
         if not isinstance(attempt, Attempt):
             raise TypeError(f"`attempt` must be an Attempt, got {type(attempt).__name__}")
         self._check_writable()
+        if attempt.writer is None:
+            attempt = replace(attempt, writer=self.writer)
         with self._lock:
             try:
                 self._write_pending()
                 return self._write(attempt)
+            except _Conflict as conflict:
+                raise LedgerError(str(conflict)) from None
             except LedgerError as error:
                 if not keep_on_failure:
                     raise
                 self._pending.append(attempt)
+                _WITH_PENDING[id(self)] = (self, os.getpid())
                 warnings.warn(
                     f"{error}; {len(self._pending)} attempt(s) kept in memory, retried at the "
-                    "next write and when training ends",
+                    "next write and when training ends, and saved to a file if still "
+                    "unwritten at exit",
                     LedgerWriteWarning,
                     stacklevel=2,
                 )
@@ -203,11 +261,42 @@ class Ledger:
                 return
             try:
                 self._write_pending()
+            except _Conflict as conflict:
+                raise LedgerError(str(conflict)) from None
             except LedgerError as error:
                 raise LedgerError(
                     f"{len(self._pending)} attempt(s) could not be written: {error}. They are "
-                    "kept in `Ledger.pending`; call `flush()` again once the cause is fixed"
+                    "kept in `Ledger.pending`; call `flush()` again once the cause is fixed "
+                    "(at exit they are saved to a file)"
                 ) from None
+
+    def add_saved(self, path: str | os.PathLike[str]) -> int:
+        """Write the attempts of a JSON-lines file saved at exit (one attempt per line).
+
+        The attempts keep their writers, so writing a file twice, or one whose first
+        attempts were written after all, adds each row once.
+
+        Args:
+            path: the file named by the error logged at exit.
+
+        Returns:
+            The number of attempts in the file.
+
+        Raises:
+            LedgerError: naming the file and line, when a line is not an attempt; or when a
+                write fails.
+        """
+        with open(path, encoding="utf-8") as file:
+            lines = [line for line in file if line.strip()]
+        attempts = []
+        for number, line in enumerate(lines, start=1):
+            try:
+                attempts.append(Attempt(**json.loads(line)))
+            except (TypeError, ValueError) as error:
+                raise LedgerError(f"line {number} of {path} is not an attempt: {error}") from None
+        for attempt in attempts:
+            self.add(attempt)
+        return len(attempts)
 
     # ------------------------------------------------------------------ reading
 
@@ -310,8 +399,8 @@ class Ledger:
         statements = (
             schema.create_statements(store.types)
             if version is None
-            else schema.migrate_v1_statements(store.types)
-            if version == 1
+            else schema.migrate_statements(version, store.types, store.restart_ids)
+            if version < schema.SCHEMA_VERSION
             else []
         )
         for statement in statements:
@@ -321,6 +410,34 @@ class Ledger:
     def _check_writable(self) -> None:
         if self.read_only:
             raise LedgerError(f"the ledger {self.location} was opened read-only")
+
+    def _save_pending(self) -> None:
+        """At exit: write the pending attempts, or save them to a file and log an error."""
+        self._store.timeout = min(self._store.timeout, _EXIT_TIMEOUT)
+        try:
+            self.flush()
+            return
+        except LedgerError as error:
+            reason = str(error)
+        lines = [json.dumps({**asdict(a), "id": None, "created_at": None}) for a in self._pending]
+        folders = [*([self.path.parent] if self.path is not None else []), Path.cwd()]
+        name = f"keras-effort-unwritten-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.jsonl"
+        for folder in [*folders, Path(tempfile.gettempdir())]:
+            try:
+                (folder / name).write_text("".join(line + "\n" for line in lines), "utf-8")
+            except OSError:
+                continue
+            _LOG.error(
+                "%d attempt(s) were never written to the ledger %s and are saved in %s instead; "
+                "write them back with `Ledger(...).add_saved(%r)`. %s",
+                len(lines), self.location, folder / name, str(folder / name), reason,
+            )  # fmt: skip
+            return
+        _LOG.error(
+            "%d attempt(s) were never written to the ledger %s, and no folder could hold them "
+            "(%s); here they are, one JSON line each:\n%s",
+            len(lines), self.location, reason, "\n".join(lines),
+        )  # fmt: skip
 
     def _write_pending(self) -> None:
         while self._pending:
@@ -334,13 +451,33 @@ class Ledger:
         row["curve"] = None if attempt.curve is None else json.dumps(attempt.curve)
         row["reached"] = int(attempt.reached)
         row["created_at"] = time.time()
-        statement = schema.upsert_statement(self._store.placeholder)
+        placeholder = self._store.placeholder
+        may_replace = attempt.writer == self._named_writer
 
-        def upsert(cursor: Any) -> int:
-            cursor.execute(statement, row)
-            return int(cursor.fetchone()["id"])
+        def insert_or_check(cursor: Any) -> int:
+            cursor.execute(schema.insert_statement(placeholder), row)
+            inserted = cursor.fetchone()
+            if inserted is not None:
+                return int(inserted["id"])
+            cursor.execute(schema.select_by_key_statement(placeholder), row)
+            stored = dict(cursor.fetchone())
+            differing = [
+                name
+                for name in row
+                if name != "created_at" and stored[name] != row[name]
+            ]
+            if differing and not may_replace:
+                raise _Conflict(
+                    f"attempt {attempt.attempt} of run {attempt.run!r} of experiment "
+                    f"{attempt.experiment!r} is already in the ledger {self.location} with "
+                    f"other {', '.join(differing)} (writer {attempt.writer!r}); give each fit "
+                    "its own `run`, or name the `writer` that may replace its rows"
+                )
+            if differing:
+                cursor.execute(schema.replace_statement(placeholder), row)
+            return int(stored["id"])
 
-        return self._store.run(upsert, write=True)
+        return self._store.run(insert_or_check, write=True)
 
     def _query(self, sql: str, parameters: dict[str, Any]) -> list[dict[str, Any]]:
         def select(cursor: Any) -> list[dict[str, Any]]:
@@ -354,6 +491,27 @@ class Ledger:
         given = {name: value for name, value in filters.items() if value is not None}
         clauses = [f"{name} = {self._store.placeholder(name)}" for name in given]
         return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), given
+
+
+class _Conflict(Exception):
+    """A key that holds other values this writer may not replace: never retried."""
+
+
+# Ledgers that kept attempts after a failed write, with the process that kept them: retried,
+# then saved to a file, at exit.
+_WITH_PENDING: dict[int, tuple[Ledger, int]] = {}
+
+
+@atexit.register
+def _save_pending_at_exit() -> None:
+    for ledger, pid in list(_WITH_PENDING.values()):
+        if pid == os.getpid() and ledger._pending:
+            ledger._save_pending()
+
+
+def _check_writer(writer: object) -> None:
+    if not isinstance(writer, str) or not writer or "\x00" in writer:
+        raise ValueError(f"`writer` must be a non-empty string without NUL, got {writer!r}")
 
 
 def _meta_version(cursor: Any, store: Any) -> str | None:
@@ -373,6 +531,7 @@ def _attempt_from_row(row: dict[str, Any], location: str) -> Attempt:
         if row["reached"] not in (0, 1):
             raise ValueError(f"`reached` must be 0 or 1, got {row['reached']!r}")
         row["reached"] = bool(row["reached"])
+        row["writer"] = row["writer"] or None  # rows of version 2 and earlier have none
         return Attempt(**row)
     except (TypeError, ValueError) as error:  # a row written by hand or by another program
         raise LedgerError(

@@ -1,4 +1,4 @@
-"""The ledger's tables, their version, and the one migration from the unversioned first layout.
+"""The ledger's tables, their version, and the migration from the earlier layouts.
 
 The same statements serve SQLite and PostgreSQL; only column types and placeholders differ, and
 the stores supply those (`Store.types`, `Store.placeholder`).
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-SCHEMA_VERSION = 2
-"""Version 2 added `run` and the key `(experiment, run, attempt)`; version 1 had no version."""
+SCHEMA_VERSION = 3
+"""Version 3 added `writer` to the key; version 2 added `run`; version 1 had no version."""
 
 META_TABLE = "keras_effort_meta"
 
@@ -19,6 +19,7 @@ COLUMNS = (
     "experiment",
     "run",
     "attempt",
+    "writer",
     "config",
     "seed",
     "target_metric",
@@ -33,10 +34,19 @@ COLUMNS = (
     "curve",
     "created_at",
 )
-KEY = ("experiment", "run", "attempt")
+# The writer is in the key so that two processes (or two searches) using one run name never
+# overwrite each other's rows.
+KEY = ("experiment", "run", "attempt", "writer")
 
-# The first ledger layout (keras-effort 0.1, no version recorded): no `run`, no key.
-V1_COLUMNS = frozenset(COLUMNS) - {"run"}
+# The columns of the earlier layouts: version 1 (keras-effort 0.1, no version recorded) had no
+# `run` and no key; version 2 had no `writer`.
+V1_COLUMNS = frozenset(COLUMNS) - {"run", "writer"}
+V2_COLUMNS = frozenset(COLUMNS) - {"writer"}
+
+# How a missing column of an earlier layout reads, both when migrating and when reading one
+# read-only: each version 1 row is its own run `legacy-<id>`; rows of versions 1 and 2 have the
+# empty writer (no writer of version 3 has that name).
+_LEGACY = {"run": "'legacy-' || CAST(id AS TEXT)", "writer": "''"}
 
 
 def create_statements(types: dict[str, str]) -> list[str]:
@@ -49,11 +59,76 @@ def create_statements(types: dict[str, str]) -> list[str]:
     return [
         f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         f"INSERT INTO {META_TABLE} (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')",
+        *_table_statements(types),
+    ]
+
+
+def migrate_statements(version: int, types: dict[str, str], restart_ids: str | None) -> list[str]:
+    """Version 1 or 2 to the current one, in one transaction, keeping every row and its id.
+
+    The table is rebuilt (SQLite cannot change a table's key in place). Version 1 had no key,
+    so two of its rows may share experiment and attempt number; giving each its own run keeps
+    them all.
+
+    Args:
+        version: the ledger's version, 1 or 2.
+        types: the store's column types (`create_statements`).
+        restart_ids: the store's statement that sets the next id past the copied rows, or
+            `None` when the database does so itself.
+    """
+    columns = ", ".join(COLUMNS)
+    return [
+        "ALTER TABLE attempts RENAME TO attempts_old",
+        # Index names are database-wide: the old table's must go before the new one's exist.
+        "DROP INDEX IF EXISTS attempts_by_experiment",
+        "DROP INDEX IF EXISTS attempts_by_target",
+        *(create_statements(types) if version == 1 else _table_statements(types)),
+        f"INSERT INTO attempts ({columns}) SELECT {select_columns(version)} FROM attempts_old",
+        "DROP TABLE attempts_old",
+        f"UPDATE {META_TABLE} SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'",
+        *([restart_ids] if restart_ids else []),
+    ]
+
+
+def select_columns(version: int) -> str:
+    """The SELECT list giving rows of the current layout from a ledger of `version`."""
+    missing = frozenset(COLUMNS) - {1: V1_COLUMNS, 2: V2_COLUMNS}.get(version, frozenset(COLUMNS))
+    return ", ".join(f"{_LEGACY[c]} AS {c}" if c in missing else c for c in COLUMNS)
+
+
+def insert_statement(placeholder: Callable[[str], str]) -> str:
+    """Insert a row unless its key is taken; return its id (no row when it is taken)."""
+    names = [c for c in COLUMNS if c != "id"]
+    values = ", ".join(placeholder(name) for name in names)
+    return (
+        f"INSERT INTO attempts ({', '.join(names)}) VALUES ({values}) "
+        f"ON CONFLICT ({', '.join(KEY)}) DO NOTHING RETURNING id"
+    )
+
+
+def select_by_key_statement(placeholder: Callable[[str], str]) -> str:
+    """The row of a key, every column."""
+    where = " AND ".join(f"{c} = {placeholder(c)}" for c in KEY)
+    return f"SELECT {', '.join(COLUMNS)} FROM attempts WHERE {where}"
+
+
+def replace_statement(placeholder: Callable[[str], str]) -> str:
+    """Replace the values of a key's row, keeping its id and first `created_at`."""
+    updates = ", ".join(
+        f"{c} = {placeholder(c)}" for c in COLUMNS if c not in (*KEY, "id", "created_at")
+    )
+    where = " AND ".join(f"{c} = {placeholder(c)}" for c in KEY)
+    return f"UPDATE attempts SET {updates} WHERE {where}"
+
+
+def _table_statements(types: dict[str, str]) -> list[str]:
+    return [
         f"""CREATE TABLE attempts (
             id {types["id"]},
             experiment TEXT NOT NULL,
             run TEXT NOT NULL,
             attempt {types["int"]} NOT NULL,
+            writer TEXT NOT NULL,
             config TEXT NOT NULL,
             seed {types["int"]},
             target_metric TEXT NOT NULL,
@@ -67,52 +142,10 @@ def create_statements(types: dict[str, str]) -> list[str]:
             best_value {types["real"]},
             curve TEXT,
             created_at {types["real"]} NOT NULL,
-            UNIQUE (experiment, run, attempt)
+            UNIQUE (experiment, run, attempt, writer)
         )""",
         "CREATE INDEX attempts_by_target ON attempts (experiment, target_metric, target_value)",
     ]
-
-
-def migrate_v1_statements(types: dict[str, str]) -> list[str]:
-    """Version 1 to 2, in one transaction: each old row becomes its own run `legacy-<id>`.
-
-    Version 1 had no key, so two of its rows may share experiment and attempt number; giving
-    each its own run keeps every row and their ids.
-    """
-    columns = ", ".join(COLUMNS)
-    selected = ", ".join(LEGACY_RUN if c == "run" else c for c in COLUMNS)
-    return [
-        "ALTER TABLE attempts RENAME TO attempts_v1",
-        "DROP INDEX IF EXISTS attempts_by_experiment",
-        *create_statements(types),
-        f"INSERT INTO attempts ({columns}) SELECT {selected} FROM attempts_v1",
-        "DROP TABLE attempts_v1",
-    ]
-
-
-# How a version 1 row's run reads, both when migrating and when reading one read-only.
-LEGACY_RUN = "'legacy-' || CAST(id AS TEXT)"
-
-
-def select_columns(version: int) -> str:
-    """The SELECT list giving rows of the current layout from a ledger of `version`."""
-    if version == 1:
-        return ", ".join(f"{LEGACY_RUN} AS run" if c == "run" else c for c in COLUMNS)
-    return ", ".join(COLUMNS)
-
-
-def upsert_statement(placeholder: Callable[[str], str]) -> str:
-    """Insert a row, or update the row with the same key: a rewrite never duplicates.
-
-    The first `created_at` is kept, so a retried write leaves the row exactly as it was.
-    """
-    names = [c for c in COLUMNS if c != "id"]
-    values = ", ".join(placeholder(name) for name in names)
-    updates = ", ".join(f"{c} = excluded.{c}" for c in names if c not in (*KEY, "created_at"))
-    return (
-        f"INSERT INTO attempts ({', '.join(names)}) VALUES ({values}) "
-        f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {updates} RETURNING id"
-    )
 
 
 def describe(

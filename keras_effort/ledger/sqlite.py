@@ -30,12 +30,13 @@ class SQLiteStore:
         prepare: called in the first transaction of every new connection (checks the schema).
 
     Raises:
-        LedgerError: naming the path, when it is a directory, is missing (read-only), or
-            cannot be created.
+        LedgerError: naming the path, when it is a directory, is missing (read-only), is not
+            writable (unless read-only), or cannot be created.
     """
 
     dialect = "sqlite"
     others_allowed = False
+    restart_ids = None  # AUTOINCREMENT follows the largest id inserted
     types: ClassVar[dict[str, str]] = {
         "id": "INTEGER PRIMARY KEY AUTOINCREMENT",
         "int": "INTEGER",
@@ -68,6 +69,7 @@ class SQLiteStore:
                 raise LedgerError(
                     f"cannot create the folder of the ledger {path}: {error.strerror}"
                 ) from None
+            _check_writable(path)
 
     @staticmethod
     def placeholder(name: str) -> str:
@@ -137,7 +139,18 @@ class SQLiteStore:
             # A WAL ledger in a folder this user cannot write: SQLite cannot create the
             # shared-memory file a reader needs. With no write-ahead log beside the file, every
             # committed row is in the file itself, which may then be read as immutable.
-            if not self.read_only or Path(f"{self.path}-wal").exists():
+            if not self.read_only:
+                raise
+            wal, shm = Path(f"{self.path}-wal"), Path(f"{self.path}-shm")
+            if wal.exists() and not shm.exists():
+                raise LedgerError(
+                    f"cannot read the ledger {self.path}: a writer that did not close (killed?) "
+                    f"left its write-ahead log {wal}, and reading it needs {shm}, which this "
+                    "user cannot create in that folder. Have a user who can write the folder "
+                    "open the ledger for writing once (closing it folds the log into the "
+                    "file), or copy the ledger and its -wal file to a folder you can write"
+                ) from None
+            if wal.exists():
                 raise
             connection = self._open(immutable=True)
         self._connection, self._pid = connection, os.getpid()
@@ -190,3 +203,22 @@ class SQLiteStore:
         except OSError:
             return False
         return (stat.st_dev, stat.st_ino) == self._identity
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse a ledger file this process cannot write, now rather than at the first write.
+
+    SQLite would open it read-only without a word. Opening the file for writing asks the
+    system itself, which also answers for root (`os.access` does not: it ignores immutable
+    files and root's dropped capabilities).
+    """
+    try:
+        descriptor = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return  # created when first connected
+    except OSError as error:
+        raise LedgerError(
+            f"the ledger {path} is not writable ({error.strerror}); open it with "
+            "`read_only=True` to read it"
+        ) from None
+    os.close(descriptor)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -55,7 +56,11 @@ class EffortTuner(keras_tuner.Tuner):
         oracle: an `EffortOracle`.
         ledger: where every execution is recorded: a `Ledger`, a path or a database URL
             (`postgresql://...`, shared by every process of a distributed search); default
-            `<project_dir>/ledger.sqlite`.
+            `<project_dir>/ledger.sqlite`. Rows go to the experiment
+            `<project_name>-<search_id>/trial_<id>`, run `trial_<id>/execution_<i>`, writer
+            `search-<search_id>`, `search_id` being 8 hex digits of a hash of the project
+            folder's absolute path: searches in other folders never touch each other's rows,
+            and every process of one distributed search must give the same `directory`.
         check_every: gradient steps between checks of the target; default a twentieth of
             the trial's budget. The budget is rounded up to a multiple of it, so the last check
             falls on the budget.
@@ -97,6 +102,11 @@ class EffortTuner(keras_tuner.Tuner):
         else:
             self.oracle = _PatientOracleClient(self.oracle)
         self.ledger = ledger if ledger is not None else Ledger(self._ledger_path())
+        # Searches sharing a ledger are told apart by their project folder: its absolute path
+        # names the search's experiments and is the writer of its rows, so that a resumed
+        # search (or another worker re-running a trial) replaces its own rows and no other's.
+        self.search_id = hashlib.sha256(os.path.abspath(self.project_dir).encode()).hexdigest()[:8]
+        self._search_ledger = self.ledger.as_writer(f"search-{self.search_id}")
         self.check_every = check_every
         self.validation_batch_size = validation_batch_size
         self._target_checked = False
@@ -165,12 +175,12 @@ class EffortTuner(keras_tuner.Tuner):
                 mode=self.target.mode,
                 check_every=check_every,
                 validation_data=validation_data,
-                ledger=self.ledger,
-                experiment=f"{self.project_name}/trial_{trial.trial_id}",
+                ledger=self._search_ledger,
+                experiment=f"{self.project_name}-{self.search_id}/trial_{trial.trial_id}",
                 config=_scalar_values(hp.values),
                 validation_batch_size=self.validation_batch_size,
             )
-            # A resumed trial re-runs its execution under the same ledger key: no duplicate row.
+            # A re-run trial writes its execution under the same key and writer: one row.
             restarts = Restarts(
                 stopping,
                 policy=[budget],

@@ -152,7 +152,7 @@ def test_a_worker_killed_mid_trial_loses_and_repeats_nothing(tmp_path, postgres_
     assert len(keys) == len(set(keys))
     by_trial = {}
     for attempt in rows:
-        by_trial.setdefault(attempt.experiment.removeprefix("toy/trial_"), []).append(attempt)
+        by_trial.setdefault(attempt.experiment.rpartition("/trial_")[2], []).append(attempt)
     assert set(by_trial) == set(result["status"])
     assert {trial: len(rows) for trial, rows in by_trial.items()} == result["executions"]
     # The oracle's scores and ranking are those recomputed from the ledger alone.

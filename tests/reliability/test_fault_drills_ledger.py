@@ -286,6 +286,10 @@ def test_a_ledger_file_removed_mid_fit_is_reported_at_the_end_with_the_attempts_
     for attempt in ledger.pending:
         elsewhere.add(attempt)
     assert len(elsewhere.attempts()) == 4
+    # A new ledger put at the path takes them too (else they would be saved to a file at exit).
+    Ledger(path)
+    ledger.flush()
+    assert ledger.pending == () and len(Ledger(path).attempts()) == 4
 
 
 # ------------------------------------------------------ a ledger the reader cannot write
@@ -355,3 +359,73 @@ def test_a_ledger_in_a_folder_the_user_cannot_write_is_refused_naming_it(tmp_pat
     assert last_line.startswith("keras_effort.ledger.errors.LedgerError: cannot open or create")
     assert str(path) in last_line and "writable" in last_line
     assert os.listdir(folder) == []
+
+
+def test_a_ledger_file_the_user_cannot_write_is_refused_at_construction(tmp_path):
+    path = tmp_path / "runs.sqlite"
+    Ledger(path).record(
+        experiment="adam", target_metric="val_accuracy", target_value=0.9, steps=5, reached=True
+    )
+    path.chmod(0o444)
+    code = textwrap.dedent(
+        """
+        import sys
+        from keras_effort import Ledger
+        from keras_effort.ledger import LedgerError
+        print(len(Ledger(sys.argv[1], read_only=True).attempts()))  # reading is fine
+        try:
+            Ledger(sys.argv[1])
+        except LedgerError as error:
+            print(error)
+        """
+    )
+    result = subprocess.run(
+        _as_unprivileged([sys.executable, "-c", code, str(path)]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    count, message = result.stdout.strip().splitlines()
+    assert count == "1"
+    assert message == (
+        f"the ledger {path} is not writable (Permission denied); open it with `read_only=True` "
+        "to read it"
+    )
+
+
+def test_a_write_ahead_log_left_in_a_folder_the_reader_cannot_write_is_explained(tmp_path):
+    """A writer killed before closing leaves `-wal`; `-shm` gone, a reader cannot rebuild it."""
+    source = tmp_path / "source.sqlite"
+    ledger = Ledger(source)
+    ledger.record(
+        experiment="adam", target_metric="val_accuracy", target_value=0.9, steps=5, reached=True
+    )
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    # Copied while the writer is open: the row is only in the log, as after a kill.
+    shutil.copy(source, folder / "runs.sqlite")
+    shutil.copy(f"{source}-wal", folder / "runs.sqlite-wal")
+    ledger.close()
+    path = folder / "runs.sqlite"
+    folder.chmod(0o555)
+    try:
+        result = subprocess.run(
+            _as_unprivileged(
+                [sys.executable, "-m", "keras_effort.cli", "report", str(path), "--bootstrap", "0"]
+            ),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        folder.chmod(0o755)
+    assert result.returncode == 2
+    message = " ".join(result.stderr.split())
+    assert f"cannot read the ledger {path}: a writer that did not close" in message
+    assert f"{path}-wal" in message and f"{path}-shm" in message
+    assert "open the ledger for writing once" in message
+    assert sorted(os.listdir(folder)) == ["runs.sqlite", "runs.sqlite-wal"]  # nothing changed
+    # As advised: one writer opens and closes it; then the reader sees every row.
+    Ledger(path).close()
+    assert len(Ledger(path, read_only=True).attempts()) == 1
