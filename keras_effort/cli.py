@@ -252,7 +252,9 @@ def _run_demo(args: argparse.Namespace, targets: list[float], console: Console) 
         "steps are gradient steps. E(0.99): Koza's effort, total steps of independent runs cut "
         "at a step so that one succeeds with probability 0.99. l(c): expected total steps when "
         "restarting at cutoff c until success; c* minimises it; l(budget) is one long run. "
-        "regime: 'restarts' when restarting at c* beats one long run by more than 5%.",
+        "regime: 'restarts' when restarting at c* beats one long run by more than 5% across "
+        "the 95% bootstrap interval of l(budget) / l(c*), 'single run' when the whole interval "
+        "is within 5%, 'tie' when these runs cannot tell.",
         soft_wrap=True,
     )
     console.print(f"wall-clock time: {result.seconds:.0f} s")
