@@ -467,8 +467,9 @@ def _export(args: argparse.Namespace) -> int:
         _error(console, message)
         return 2
     console.print(
-        f"{len(attempts)} attempts written as IOHprofiler data in {args.directory} "
-        f"({len(written)} files of metadata)",
+        f"{len(attempts)} attempt{'' if len(attempts) == 1 else 's'} written as IOHprofiler "
+        f"data in {args.directory} ({len(written)} file{'' if len(written) == 1 else 's'} of "
+        "metadata)",
         soft_wrap=True,
         markup=False,
     )

@@ -168,3 +168,11 @@ def test_report_reads_either_backend_in_a_read_only_session(ledger_location, cap
     with pytest.raises(LedgerError, match=r"read-only|readonly"):
         reader._store.run(lambda cursor: cursor.execute("DELETE FROM attempts"), write=True)
     assert len(Ledger(ledger_location).attempts()) == 3
+
+
+def test_export_counts_one_attempt_and_one_file_in_the_singular(tmp_path, capsys):
+    ledger = Ledger(tmp_path / "one.sqlite")
+    ledger.add(Attempt("adam", "val_accuracy", 0.9, steps=10, reached=True, budget=100))
+    assert main(["export", str(ledger.path), "--format", "ioh", str(tmp_path / "ioh")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("1 attempt written as IOHprofiler data in ") and "1 file of" in out

@@ -335,7 +335,8 @@ def plot_performance_profile(
     ax.set_ylim(-0.02, 1.02)
     label = "l(c*)" if measure == "expected" else f"Koza E({z:g})"
     ax.set_xlabel(f"τ: effort {label} within τ times the best experiment's")
-    ax.set_ylabel(f"share of the {len(common)} targets")
+    which = "the target" if len(common) == 1 else f"the {len(common)} targets"
+    ax.set_ylabel(f"share of {which}")
     ax.legend(loc="lower right")
     ax.set_title(title or "Performance profile over targets")
     return figure
