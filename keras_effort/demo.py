@@ -5,7 +5,9 @@ until it reaches the hardest target or spends its budget. The runs' accuracy cur
 steps to every target, and `keras_effort.effort` turns them into the effort table.
 
 The demo is reproducible: run `i` seeds its weights and data order with `seed + i`, and on
-TensorFlow ops run deterministically, so the same command prints the same table.
+TensorFlow ops run deterministically, so the same command prints the same table. Across
+machines, TensorFlow's oneDNN kernels round by the processor's instruction set; the
+`keras-effort demo` command caps it at AVX2 (`ONEDNN_MAX_CPU_ISA`) for that reason.
 """
 
 from __future__ import annotations

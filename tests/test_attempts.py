@@ -91,7 +91,13 @@ def test_a_finite_policy_that_runs_out_ends_training_cleanly(capsys):
     # Before, the StopIteration was swallowed as "input ran out of data" and training went on.
     assert len(restarts.attempts) == 1 and restarts.total_steps == 5
     assert restarts.attempts[0].outcome == "cutoff"
-    assert "no cutoff left after 1 attempts" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no cutoff left after 1 attempt;" in out
+    # Cut at 5 steps, before its epoch's check: no best value to report.
+    assert out.splitlines()[-1] == (
+        "Restarts: loss <= 1e-06 not reached in 1 attempt (1 cutoff), 5 steps of 40. "
+        "Try a policy with more cutoffs, longer cutoffs or an easier target."
+    )
 
 
 @pytest.mark.parametrize(
@@ -162,9 +168,35 @@ def test_each_attempt_end_is_reported_unless_silent(capsys):
     lines = [line for line in capsys.readouterr().out.splitlines() if line]
     assert lines[0].startswith("Restarts: attempt 0 cutoff after 4 steps, best loss ")
     assert lines[1].endswith("8 of 8 steps spent")
+    best = min(a.best_value for a in restarts.attempts)
+    assert lines[2:] == [
+        f"Restarts: loss <= 1e-06 not reached in 2 attempts (2 cutoff), 8 steps of 8; best loss "
+        f"{best:.4g}. Try a larger `max_steps`, longer cutoffs or an easier target."
+    ]
     quiet = Restarts(TargetStopping("loss", 1e-6, mode="min"), 4, max_steps=8, verbose=0)
     regression_model(0.001).fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[quiet])
     assert capsys.readouterr().out == ""
+
+
+def test_the_summary_names_what_ended_the_fit_and_is_not_printed_on_success(capsys):
+    x, y = regression_data()
+    # fit's 2 epochs of 8 steps end the second attempt before max_steps: "stopped".
+    restarts = Restarts(TargetStopping("loss", 1e-6, mode="min"), 10, max_steps=100, seed=0)
+    regression_model(0.001).fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[restarts])
+    summary = capsys.readouterr().out.splitlines()[-1]
+    assert summary.startswith(
+        "Restarts: loss <= 1e-06 not reached in 2 attempts (1 cutoff, 1 stopped), 16 steps of 100"
+    )
+    assert summary.endswith("Try more epochs in `fit` (enough for `max_steps`), longer cutoffs "
+                            "or an easier target.")
+    diverging = Restarts(TargetStopping("loss", 1e-6, mode="min"), 5, max_steps=10, seed=0)
+    regression_model(1e6).fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[diverging])
+    assert capsys.readouterr().out.splitlines()[-1].endswith(
+        "Every attempt diverged: try a lower learning rate or a DivergenceGuard."
+    )
+    easy = Restarts(TargetStopping("loss", 1e6, mode="min", check_every=2), 4, max_steps=8)
+    regression_model(0.001).fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[easy])
+    assert easy.reached and "not reached" not in capsys.readouterr().out
 
 
 # ------------------------------------------------------------ the property test

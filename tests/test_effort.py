@@ -40,12 +40,65 @@ def test_worked_example_of_references_section_1():
 
 
 def test_worked_example_summary_says_restarts_beat_one_long_run():
-    row = summarize(RuntimeDistribution(**WORKED), target=0.9)
+    row = summarize(RuntimeDistribution(**WORKED), target=0.9, n_boot=0)
     assert row.regime == "restarts"
+    assert row.restart_gain == pytest.approx((520 / 0.6) / 400.0, rel=1e-12)
+    assert row.restart_gain_interval is None
     assert row.optimal_cutoff == 300
     assert row.expected_steps_single_run == pytest.approx(866.6667, rel=1e-6)
     assert row.median_steps == 300  # P reaches 0.5 at step 300 (0.6)
     assert row.success_rate == 0.6
+
+
+def test_three_successes_in_five_runs_are_a_tie_once_resampled():
+    # The point estimate says restarts (gain 2.17), but resamples of 5 runs with 1 to 5
+    # successes put the gain anywhere from 1 to inf: another 5 seeds could say otherwise.
+    row = summarize(RuntimeDistribution(**WORKED), target=0.9)
+    low, high = row.restart_gain_interval
+    assert row.regime == "tie" and low <= 1.05 < high and low <= row.restart_gain <= high
+
+
+def _two_speed_curves(fast: int, slow: int):
+    """`fast` runs reach 0.5 at step 100 and 0.9 at 200; `slow` ones 0.5 at 300, never 0.9."""
+    grid = np.arange(0, 1001, 50)
+    return [(grid, np.minimum(1.0, grid / 200))] * fast + [
+        (grid, np.minimum(0.7, grid / 600))
+    ] * slow
+
+
+def _hand_gains(fast_counts: np.ndarray, runs: int, target: float) -> np.ndarray:
+    """The restart gain of `_two_speed_curves` resamples with `fast_counts` fast runs."""
+    p = fast_counts / runs
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if target == 0.9:
+            # l(200) = 200 / p; l(1000) = (200 p + 1000 (1 - p)) / p.
+            return np.where(p > 0, p + 5.0 * (1.0 - p), np.nan)
+        # Every run succeeds; l(300) = 100 p + 300 (1 - p) and, when cheaper, l(100) = 100 / p.
+        return np.where(p > 0, (300.0 - 200.0 * p) / np.minimum(100.0 / p, 300.0 - 200.0 * p), 1.0)
+
+
+@pytest.mark.parametrize(("target", "regime"), [(0.9, "restarts"), (0.5, "tie")])
+def test_the_regime_is_called_on_a_bootstrap_interval_of_the_gain_computed_by_hand(target, regime):
+    curves = _two_speed_curves(5, 5)
+    (row,) = effort_table(curves, [target], budgets=1000, n_boot=400)
+    # The same resamples drawn independently; the gain of each from its count of fast runs.
+    rng = np.random.default_rng(0)
+    fast = np.array([(rng.integers(0, 10, 10) < 5).sum() for _ in range(400)])
+    gains = _hand_gains(fast, 10, target)
+    low = np.quantile(np.where(np.isnan(gains), 1.0, gains), 0.025, method="lower")
+    high = np.quantile(np.where(np.isnan(gains), np.inf, gains), 0.975, method="higher")
+    assert row.restart_gain_interval == pytest.approx((low, high), rel=1e-12)
+    assert row.regime == regime
+
+
+def test_identical_runs_are_a_single_run_whatever_the_resample():
+    (row,) = effort_table(_two_speed_curves(8, 0), [0.9], budgets=1000)
+    assert row.restart_gain_interval == (1.0, 1.0) and row.regime == "single run"
+
+
+def test_summarize_refuses_a_bad_n_boot():
+    with pytest.raises(ValueError, match="`n_boot` must be an int >= 0, got -1"):
+        summarize(RuntimeDistribution(**WORKED), 0.9, n_boot=-1)
 
 
 def test_expected_steps_between_success_steps_is_interpolated_exactly():
@@ -261,7 +314,7 @@ def test_effort_table_finds_the_phase_transition():
     slow = [
         (np.arange(0, 1001, 50), np.minimum(0.7, np.arange(0, 1001, 50) / 600)) for _ in range(5)
     ]
-    easy, hard = effort_table(fast + slow, [0.5, 0.9], budgets=1000)
+    easy, hard = effort_table(fast + slow, [0.5, 0.9], budgets=1000, n_boot=0)
     assert easy.regime == "single run"
     assert hard.regime == "restarts"
     assert hard.optimal_cutoff == 200

@@ -55,7 +55,10 @@ def test_json_report_writes_infinite_effort_as_null(worked_ledger):
 def test_report_command_prints_the_table(worked_ledger, capsys):
     assert main(["report", str(worked_ledger.path), "--bootstrap", "50"]) == 0
     out = capsys.readouterr().out
-    assert "adam" in out and "1,800" in out and "restarts" in out and "unreached" in out
+    assert "adam" in out and "1,800" in out and "tie" in out and "unreached" in out
+    # Without resamples the regime is the point estimate's.
+    assert main(["report", str(worked_ledger.path), "--bootstrap", "0"]) == 0
+    assert "restarts" in capsys.readouterr().out
 
 
 def test_report_command_json_and_filter(worked_ledger, capsys):
@@ -99,7 +102,7 @@ def test_demo_measures_real_runs_and_records_them(tmp_path):
         assert np.all((values >= 0) & (values <= 1))
     # The ledger holds one attempt per run and target, and reproduces the demo's table.
     assert len(ledger.attempts()) == 4
-    reported = [row.summary for row in ledger_report(ledger, n_boot=0)]
+    reported = [row.summary for row in ledger_report(ledger)]
     assert reported == result.rows
     assert easy.runs == 2
 
@@ -165,3 +168,11 @@ def test_report_reads_either_backend_in_a_read_only_session(ledger_location, cap
     with pytest.raises(LedgerError, match=r"read-only|readonly"):
         reader._store.run(lambda cursor: cursor.execute("DELETE FROM attempts"), write=True)
     assert len(Ledger(ledger_location).attempts()) == 3
+
+
+def test_export_counts_one_attempt_and_one_file_in_the_singular(tmp_path, capsys):
+    ledger = Ledger(tmp_path / "one.sqlite")
+    ledger.add(Attempt("adam", "val_accuracy", 0.9, steps=10, reached=True, budget=100))
+    assert main(["export", str(ledger.path), "--format", "ioh", str(tmp_path / "ioh")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("1 attempt written as IOHprofiler data in ") and "1 file of" in out

@@ -131,7 +131,7 @@ def test_effort_against_target_draws_each_measure_interval_and_regime():
     }
     figure = plot_effort_against_target(distributions, z=0.9, n_boot=50, seed=3)
     targets = [0.5, 0.6, 0.7]
-    rows = [summarize(distributions[t], t, 0.9) for t in targets]
+    rows = [summarize(distributions[t], t, 0.9, 50, 3) for t in targets]
     for gid, field in [
         ("expected", "expected_steps_optimal"),
         ("single", "expected_steps_single_run"),
@@ -155,7 +155,8 @@ def test_effort_against_target_draws_each_measure_interval_and_regime():
         )
     spans = [p for p in figure.axes[0].patches if str(p.get_gid()).startswith("regime:")]
     assert [p.get_gid() for p in spans] == [f"regime:{r.regime}" for r in rows]
-    assert [r.regime for r in rows] == ["single run", "restarts", "unreached"]
+    # 3 successes in 5 runs cannot tell restarts from one long run: a tie.
+    assert [r.regime for r in rows] == ["single run", "tie", "unreached"]
 
 
 def test_effort_against_target_groups_ledger_attempts_by_target():

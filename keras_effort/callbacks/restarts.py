@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from types import TracebackType
 from typing import Any
@@ -69,7 +70,8 @@ class Restarts(keras.callbacks.Callback):
             its steps so far are the optimizer's `iterations`. Later attempts start from a
             fresh optimizer state. Needs `run` and a ledger.
         verbose: 1 prints a line when an attempt ends (its outcome, steps and what is
-            left), 0 is silent.
+            left) and, when `fit` ends without reaching the target, one line that sums up
+            its attempts and says what to try; 0 is silent.
 
     Attributes:
         attempts: the finished attempts as ledger `Attempt`s, in order.
@@ -137,6 +139,8 @@ class Restarts(keras.callbacks.Callback):
         self._listeners: list[Any] = []
         self._initial_optimizer_state: list[np.ndarray] = []
         self._fit_steps = 0
+        self._fit_first_attempt = 0  # the index in `attempts` of this fit's first attempt
+        self._policy_spent = False
         self._cutoff = 0
         self._resume = resume  # cleared once the first `fit` has resumed
         self._steps_before = 0  # steps the current attempt ran before this `fit` (resumed)
@@ -183,6 +187,7 @@ class Restarts(keras.callbacks.Callback):
             optimizer.build(self.model.trainable_variables)
         self.run = self._given_run or uuid.uuid4().hex
         self._fit_steps = 0
+        self._fit_first_attempt = len(self.attempts)
         self._training = True
         if self._resume:
             self._resume = False
@@ -231,6 +236,8 @@ class Restarts(keras.callbacks.Callback):
         attempt = self.stopping.attempt
         if attempt is not None and attempt.record is None:
             self._end_attempt()  # fit ended (out of epochs, or interrupted) mid-attempt
+        if not any(record.reached for record in self.attempts[self._fit_first_attempt :]):
+            self._say(self._unreached_summary())
         for listener in self._listeners:
             listener.on_training_end(self)
         if self.ledger is not None:
@@ -294,9 +301,10 @@ class Restarts(keras.callbacks.Callback):
         try:
             return next(self.policy)
         except StopIteration:
+            self._policy_spent = True
             self._say(
-                f"Restarts: the policy has no cutoff left after {len(self.attempts)} attempts; "
-                "training stops"
+                f"Restarts: the policy has no cutoff left after "
+                f"{_count(len(self.attempts), 'attempt')}; training stops"
             )
             return None
 
@@ -336,9 +344,46 @@ class Restarts(keras.callbacks.Callback):
         )
         return record
 
+    def _unreached_summary(self) -> str:
+        """One line on a fit that ended without reaching the target, and what to try."""
+        records = self.attempts[self._fit_first_attempt :]
+        target = self.stopping.target
+        sign = {"up": ">= ", "down": "<= "}.get(target.direction or "", "")
+        outcomes = Counter(record.outcome for record in records)
+        line = (
+            f"Restarts: {target.metric} {sign}{target.value:g} not reached in "
+            f"{_count(len(records), 'attempt')}"
+        )
+        if outcomes:
+            line += f" ({', '.join(f'{n} {outcome}' for outcome, n in outcomes.items())})"
+        line += f", {_count(self._fit_steps, 'step')} of {self.max_steps:,}"
+        values = [record.best_value for record in records if record.best_value is not None]
+        if values:
+            best = min(values) if target.direction == "down" else max(values)
+            line += f"; best {target.metric} {best:.4g}"
+        return f"{line}. {self._what_to_try(records)}"
+
+    def _what_to_try(self, records: list[Attempt]) -> str:
+        if records and all(record.outcome == "diverged" for record in records):
+            return "Every attempt diverged: try a lower learning rate or a DivergenceGuard."
+        if self._fit_steps >= self.max_steps:
+            advice = "a larger `max_steps`"
+        elif self._policy_spent:
+            advice = "a policy with more cutoffs"
+        else:  # fit ended first: it ran out of epochs, or another callback stopped it
+            advice = "more epochs in `fit` (enough for `max_steps`)"
+        if any(record.outcome == "cutoff" for record in records):
+            advice += ", longer cutoffs"
+        return f"Try {advice} or an easier target."
+
     def _say(self, message: str) -> None:
         if self.verbose:
             print(message, flush=True)
+
+
+def _count(number: int, noun: str) -> str:
+    """`1 attempt`, `2 attempts`, `1,000 steps`."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
 
 
 def _reinitialise_weights(model: keras.Model, seed: int) -> None:

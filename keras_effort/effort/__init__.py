@@ -15,9 +15,11 @@ from keras_effort.effort.distribution import (
 )
 from keras_effort.effort.profile import performance_profile, performance_ratios
 from keras_effort.effort.table import (
+    REGIME_LEVEL,
     SINGLE_RUN_TOLERANCE,
     EffortSummary,
     effort_table,
+    restart_gain,
     runtime_distributions,
     steps_to_target,
     summarize,
@@ -26,6 +28,7 @@ from keras_effort.effort.target import Target, infer_direction
 
 __all__ = [
     "MEASURES",
+    "REGIME_LEVEL",
     "SINGLE_RUN_TOLERANCE",
     "EffortEstimate",
     "EffortSummary",
@@ -39,6 +42,7 @@ __all__ = [
     "observed_until",
     "performance_profile",
     "performance_ratios",
+    "restart_gain",
     "runtime_distributions",
     "steps_to_target",
     "summarize",

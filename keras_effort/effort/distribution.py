@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import numbers
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -375,20 +375,48 @@ class RuntimeDistribution:
         check_measure(measure)
         level = _check_probability(level, "level")
         z = _check_probability(z)
-        if not isinstance(n_boot, numbers.Integral) or n_boot < 1:
-            raise ValueError(f"`n_boot` must be an int >= 1, got {n_boot!r}")
-        rng = np.random.default_rng(seed)
-        estimates = np.empty(n_boot)
-        for b in range(n_boot):
-            sample = rng.integers(0, self.runs, self.runs)
-            resampled = RuntimeDistribution._from_observations(
-                self._observed[sample], self._reached[sample], self._horizon
-            )
-            estimates[b] = measure_effort(resampled, measure, z)
+        estimates = self.bootstrap(
+            lambda resampled: measure_effort(resampled, measure, z), n_boot, seed
+        )
         tail = (1.0 - level) / 2.0
         low = np.quantile(estimates, tail, method="lower")
         high = np.quantile(estimates, 1.0 - tail, method="higher")
         return float(low), float(high)
+
+    def bootstrap(
+        self,
+        statistic: Callable[[RuntimeDistribution], float],
+        n_boot: int = 1000,
+        seed: int | None = 0,
+    ) -> np.ndarray:
+        """A statistic of the distribution over bootstrap resamples of its runs.
+
+        Runs are resampled with replacement, each keeping its censoring, and the resample's
+        horizon is this distribution's.
+
+        Args:
+            statistic: computes one number from a resampled `RuntimeDistribution`.
+            n_boot: the number of resamples, at least 1.
+            seed: seed of the resampling generator.
+
+        Returns:
+            The `n_boot` values of `statistic`, in the order drawn.
+
+        Raises:
+            ValueError: if `n_boot` is not an int >= 1.
+        """
+        if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 1:
+            raise ValueError(f"`n_boot` must be an int >= 1, got {n_boot!r}")
+        rng = np.random.default_rng(seed)
+        values = np.empty(n_boot)
+        for b in range(n_boot):
+            sample = rng.integers(0, self.runs, self.runs)
+            values[b] = statistic(
+                RuntimeDistribution._from_observations(
+                    self._observed[sample], self._reached[sample], self._horizon
+                )
+            )
+        return values
 
 
 def check_measure(measure: str) -> str:

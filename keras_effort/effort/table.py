@@ -2,7 +2,9 @@
 
 The rows show the phase transition of Poli & Yilmaz: for modest targets one long run is as
 cheap as any restart strategy ("single run"); near a model's accuracy limit, restarting short
-attempts at the optimal cutoff is cheaper ("restarts").
+attempts at the optimal cutoff is cheaper ("restarts"). The call is made on a bootstrap interval
+of the restart gain `l(budget) / l(c*)`, so that a handful of runs near the boundary reads
+"tie" rather than a verdict another set of seeds would overturn.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from keras_effort.effort.target import meets, mode_direction
 
 # One long run counts as the best strategy when it costs at most this much more than l(c*).
 SINGLE_RUN_TOLERANCE = 0.05
+# The coverage of the restart gain's bootstrap interval on which the regime is called.
+REGIME_LEVEL = 0.95
 
 Curve = tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]
 
@@ -38,10 +42,18 @@ class EffortSummary:
         budget: the longest budget (the horizon), the length of "one long run".
         expected_steps_single_run: `l(budget)`, the expected steps of one long run restarted
             only when it fails (COCO's aRT when budgets are equal).
-        regime: `"single run"` when `l(budget)` is within 5% of `l(c*)`, `"restarts"` when
-            restarting at `c*` is cheaper, `"unreached"` when no run reached the target.
+        regime: `"restarts"` when restarting at `c*` beats one long run by more than 5%
+            (`restart_gain` > 1.05) over the whole 95% bootstrap interval, `"single run"`
+            when the whole interval is within 5% (one long run is as cheap), `"tie"` when
+            the interval straddles 1.05 (these runs cannot tell), `"unreached"` when no run
+            reached the target. Without a bootstrap the point estimate decides.
         successes: the number of runs that reached the target; the estimates rest on them.
         z: the confidence of Koza's effort.
+        restart_gain: `l(budget) / l(c*)`, how many times more one long run costs than
+            restarting at `c*` (at least 1; `nan` when unreached).
+        restart_gain_interval: the 95% bootstrap interval of `restart_gain` over runs
+            (`None` without a bootstrap); a resample with no success counts as anything
+            from 1 to `inf`.
     """
 
     target: float
@@ -57,32 +69,56 @@ class EffortSummary:
     regime: str
     successes: int = 0
     z: float = 0.99
+    restart_gain: float = math.nan
+    restart_gain_interval: tuple[float, float] | None = None
 
     def as_dict(self) -> dict[str, object]:
         """The row as a plain dict (JSON-friendly apart from `inf`)."""
         return asdict(self)
 
 
-def summarize(distribution: RuntimeDistribution, target: float, z: float = 0.99) -> EffortSummary:
+def summarize(
+    distribution: RuntimeDistribution,
+    target: float,
+    z: float = 0.99,
+    n_boot: int = 1000,
+    seed: int | None = 0,
+) -> EffortSummary:
     """Summarise a runtime distribution as one row of an effort table.
 
     Args:
         distribution: the runs' steps-to-target.
         target: the target the steps refer to (recorded in the row).
         z: the confidence of Koza's effort, in (0, 1).
+        n_boot: bootstrap resamples of the restart gain on which the regime is called; 0
+            calls it on the point estimate alone.
+        seed: seed of the resampling (the same seed gives the same row).
 
     Returns:
         The `EffortSummary` row.
+
+    Raises:
+        ValueError: if `n_boot` is not an int >= 0.
     """
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
+        raise ValueError(f"`n_boot` must be an int >= 0, got {n_boot!r}")
     koza = distribution.koza_effort(z)
     optimal = distribution.expected_steps()
     single_run = distribution.expected_steps(distribution.horizon)
+    gain = restart_gain(distribution)
+    interval = None
     if math.isinf(optimal):
         regime = "unreached"
-    elif single_run <= (1.0 + SINGLE_RUN_TOLERANCE) * optimal:
-        regime = "single run"
     else:
-        regime = "restarts"
+        if n_boot:
+            interval = _restart_gain_interval(distribution, n_boot, seed)
+        low, high = interval or (gain, gain)
+        if low > 1.0 + SINGLE_RUN_TOLERANCE:
+            regime = "restarts"
+        elif high <= 1.0 + SINGLE_RUN_TOLERANCE:
+            regime = "single run"
+        else:
+            regime = "tie"
     return EffortSummary(
         target=float(target),
         runs=distribution.runs,
@@ -97,7 +133,36 @@ def summarize(distribution: RuntimeDistribution, target: float, z: float = 0.99)
         regime=regime,
         successes=distribution.successes,
         z=z,
+        restart_gain=gain,
+        restart_gain_interval=interval,
     )
+
+
+def restart_gain(distribution: RuntimeDistribution) -> float:
+    """`l(budget) / l(c*)`: how many times more one long run costs than restarting at `c*`.
+
+    Args:
+        distribution: the runs' steps-to-target.
+
+    Returns:
+        The ratio, at least 1 (past the last success `l(c)` only grows); `nan` when no run
+        reached the target.
+    """
+    optimal = distribution.expected_steps()
+    if math.isinf(optimal):
+        return math.nan
+    return distribution.expected_steps(distribution.horizon) / optimal
+
+
+def _restart_gain_interval(
+    distribution: RuntimeDistribution, n_boot: int, seed: int | None
+) -> tuple[float, float]:
+    gains = distribution.bootstrap(restart_gain, n_boot, seed)
+    tail = (1.0 - REGIME_LEVEL) / 2.0
+    # A resample with no success says nothing: it stretches the interval both ways.
+    low = np.quantile(np.where(np.isnan(gains), 1.0, gains), tail, method="lower")
+    high = np.quantile(np.where(np.isnan(gains), math.inf, gains), 1.0 - tail, method="higher")
+    return float(low), float(high)
 
 
 def steps_to_target(
@@ -129,6 +194,7 @@ def effort_table(
     mode: str = "max",
     budgets: int | Sequence[int] | None = None,
     z: float = 0.99,
+    n_boot: int = 1000,
 ) -> list[EffortSummary]:
     """Effort to each target from the metric curves of independent runs.
 
@@ -139,13 +205,14 @@ def effort_table(
         budgets: the steps each run was allowed (one int, or one per run); by default the last
             step of each run's curve.
         z: the confidence of Koza's effort, in (0, 1).
+        n_boot: bootstrap resamples on which each row's regime is called (see `summarize`).
 
     Returns:
         One `EffortSummary` per target, in the order given.
     """
     distributions = runtime_distributions(curves, targets, mode=mode, budgets=budgets)
     return [
-        summarize(distribution, target, z)
+        summarize(distribution, target, z, n_boot)
         for target, distribution in zip(targets, distributions, strict=True)
     ]
 

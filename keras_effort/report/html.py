@@ -40,7 +40,9 @@ _LEGEND = (
     "Steps are gradient steps. Koza E(z): total steps of independent runs cut at a step so "
     "that one succeeds with probability z. l(c): expected total steps when restarting at "
     "cutoff c until success; c* minimises it; l(budget) is one long run. regime: 'restarts' "
-    "when restarting at c* beats one long run by more than 5%."
+    "when restarting at c* beats one long run by more than 5% across the 95% bootstrap "
+    "interval of l(budget) / l(c*), 'single run' when the whole interval is within 5%, 'tie' "
+    "when the runs cannot tell."
 )
 
 

@@ -31,7 +31,12 @@ if TYPE_CHECKING:
 # What a figure is drawn from: a distribution, or the attempts at one target.
 Source = Union[RuntimeDistribution, Sequence[Attempt]]  # noqa: UP007 (a runtime alias on 3.10)
 
-REGIME_COLORS = {"single run": "#dbe9f6", "restarts": "#fde0c5", "unreached": "#e6e6e6"}
+REGIME_COLORS = {
+    "single run": "#dbe9f6",
+    "tie": "#efe9dc",
+    "restarts": "#fde0c5",
+    "unreached": "#e6e6e6",
+}
 
 
 def plot_success_curve(source: Source, *, level: float = 0.95, title: str | None = None) -> Figure:
@@ -107,7 +112,9 @@ def plot_effort_against_target(
     `l(c*)` and Koza's effort carry percentile-bootstrap intervals
     (`RuntimeDistribution.confidence_interval`); an interval whose upper bound is infinite
     runs to the top of the axes. The background is shaded by regime: "single run" where one
-    long run is as cheap as restarting, "restarts" where restarting at `c*` is cheaper.
+    long run is as cheap as restarting, "restarts" where restarting at `c*` is cheaper, "tie"
+    where the runs cannot tell (the regime is called on `n_boot` resamples, see
+    `keras_effort.effort.summarize`).
 
     Args:
         sources: per target value, a `RuntimeDistribution` or the `Attempt`s at it; or the
@@ -123,7 +130,7 @@ def plot_effort_against_target(
     """
     by_target = _by_target(sources, "sources")
     targets = np.array(sorted(by_target))
-    summaries = [summarize(by_target[t], t, z) for t in targets]
+    summaries = [summarize(by_target[t], t, z, n_boot, seed) for t in targets]
     series = {
         "expected": np.array([s.expected_steps_optimal for s in summaries]),
         "single": np.array([s.expected_steps_single_run for s in summaries]),
@@ -328,7 +335,8 @@ def plot_performance_profile(
     ax.set_ylim(-0.02, 1.02)
     label = "l(c*)" if measure == "expected" else f"Koza E({z:g})"
     ax.set_xlabel(f"τ: effort {label} within τ times the best experiment's")
-    ax.set_ylabel(f"share of the {len(common)} targets")
+    which = "the target" if len(common) == 1 else f"the {len(common)} targets"
+    ax.set_ylabel(f"share of {which}")
     ax.legend(loc="lower right")
     ax.set_title(title or "Performance profile over targets")
     return figure

@@ -46,7 +46,8 @@ def ledger_report(
         ledger: the ledger to read.
         experiment: only this experiment (default: all).
         z: the confidence of Koza's effort.
-        n_boot: bootstrap resamples for the interval of `l(c*)`; 0 to skip it.
+        n_boot: bootstrap resamples for the interval of `l(c*)` and the regime call; 0 to
+            skip them (the regime is then called on the point estimate).
     """
     rows = []
     for name, metric, value in ledger.targets(experiment):
@@ -54,7 +55,8 @@ def ledger_report(
         interval = (
             distribution.confidence_interval("expected", n_boot=n_boot) if n_boot > 0 else None
         )
-        rows.append(LedgerReportRow(name, metric, summarize(distribution, value, z), interval))
+        summary = summarize(distribution, value, z, n_boot)
+        rows.append(LedgerReportRow(name, metric, summary, interval))
     return rows
 
 
