@@ -7,6 +7,7 @@ from typing import Any
 
 import keras
 
+from keras_effort.callbacks.schedule_free import averaged_weights
 from keras_effort.effort import Target
 
 
@@ -90,12 +91,17 @@ class MetricReader:
         """Evaluate a `val_` metric on the validation data in the middle of training.
 
         `evaluate` resets the metrics that training shares with it, so their state is saved
-        and restored: the training metrics' running averages are not disturbed.
+        and restored: the training metrics' running averages are not disturbed. A model
+        trained by a schedule-free optimizer is evaluated on its averaged weights (see
+        `keras_effort.callbacks.schedule_free`).
         """
         metric_variables = [v for metric in model.metrics for v in metric.variables]
         saved = [keras.ops.convert_to_numpy(v) for v in metric_variables]
         try:
-            results = model.evaluate(verbose=0, return_dict=True, **self._evaluate_arguments())
+            with averaged_weights(model):
+                results = model.evaluate(
+                    verbose=0, return_dict=True, **self._evaluate_arguments()
+                )
         finally:
             for variable, value in zip(metric_variables, saved, strict=True):
                 variable.assign(value)
