@@ -13,7 +13,7 @@ from keras_effort.effort.distribution import (
     measure_effort,
     observed_until,
 )
-from keras_effort.effort.profile import performance_profile, performance_ratios
+from keras_effort.effort.profile import performance_profile, performance_ratios, profile_score
 from keras_effort.effort.table import (
     SINGLE_RUN_TOLERANCE,
     EffortSummary,
@@ -39,6 +39,7 @@ __all__ = [
     "observed_until",
     "performance_profile",
     "performance_ratios",
+    "profile_score",
     "runtime_distributions",
     "steps_to_target",
     "summarize",

@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +81,8 @@ def train(
     budget: int | None = None,
     stop_training: bool = True,
     on_steps: Callable[[int], None] | None = None,
+    experiment: str | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> Attempt:
     """Train `workload` with `optimizer` at `rate` from `seed` until its target or budget.
 
@@ -93,6 +94,8 @@ def train(
         budget: gradient steps allowed (default: the workload's), rounded up to whole epochs.
         stop_training: `False` trains the whole budget, checking all along (to set targets).
         on_steps: called with the step count as training goes (for a progress display).
+        experiment: the record's experiment (default: `experiment_name(optimizer, workload)`).
+        config: more facts stored in the record's config (e.g. the step's seconds).
 
     Returns:
         The run's record, its experiment and run named as in `experiment_name`/`run_name`.
@@ -105,18 +108,21 @@ def train(
     # One compiled call per check: the same steps with far less Python per step.
     per_call = 1 if keras.backend.backend() == "torch" else workload.check_every
     workload.compile(model, instance, steps_per_execution=per_call)
-    epochs = math.ceil((budget or workload.budget) / workload.epoch_steps)
+    budget = budget or workload.budget
+    epochs = math.ceil(budget / workload.epoch_steps)
     stop = TargetStopping(
         workload.target.metric,
         workload.target.value,
-        mode="max" if workload.target.direction == "up" else "min",
+        mode=workload.target.mode,
         check_every=workload.check_every,
         validation_data=validation,
-        experiment=job.experiment,
+        experiment=experiment or job.experiment,
         config={
+            **(config or {}),
             "optimizer": optimizer,
             "rate": rate,
             "workload": workload.name,
+            "mode": "max" if workload.target.direction == "up" else "min",
             "batch_size": workload.batch_size,
             "backend": keras.backend.backend(),
         },
@@ -129,7 +135,16 @@ def train(
         callbacks.append(ActiveLREpochEnd())
     if on_steps is not None:
         callbacks.append(_Progress(on_steps))
-    model.fit(x, y, batch_size=workload.batch_size, epochs=epochs, callbacks=callbacks, verbose=0)
+    model.fit(
+        x,
+        y,
+        batch_size=workload.batch_size,
+        epochs=epochs,
+        # A budget under one epoch (the smoke mode's) is one short epoch.
+        steps_per_epoch=budget if budget < workload.epoch_steps else None,
+        callbacks=callbacks,
+        verbose=0,
+    )
     return dataclasses.replace(stop.record, run=job.run)
 
 
@@ -145,15 +160,17 @@ def jobs(
     ]
 
 
-def finished(ledger: Ledger, job: Job) -> Attempt | None:
-    """The ledger's record of `job` at the workload's current target, or `None`."""
+def finished(ledger: Ledger, job: Job, prefix: str = EXPERIMENT_PREFIX) -> Attempt | None:
+    """The ledger's record of `job` at the workload's current target, or `None`.
+
+    Args:
+        ledger: the ledger.
+        job: the run.
+        prefix: the experiment's prefix (`"bench-smoke:"` for the smoke mode's runs).
+    """
     target = job.workload.target
-    for attempt in ledger.attempts(job.experiment, target.metric, target.value):
+    experiment = prefix + job.experiment.removeprefix(EXPERIMENT_PREFIX)
+    for attempt in ledger.attempts(experiment, target.metric, target.value):
         if attempt.run == job.run:
             return attempt
     return None
-
-
-def default_ledger_path() -> str:
-    """Where `keras-effort bench` writes when given no `--ledger`: `bench.sqlite` here."""
-    return os.path.join(os.getcwd(), "bench.sqlite")
