@@ -79,7 +79,7 @@ def test_digits_images_hold_out_the_last_digits_of_the_permutation():
 
     digits = load_digits()
     order = np.random.default_rng(3).permutation(len(digits.target))
-    (x, y), (x_val, y_val) = datasets.load_digits_images(validation=397, seed=3)
+    (x, _y), (x_val, y_val) = datasets.load_digits_images(validation=397, seed=3)
     assert x.shape == (1400, 8, 8, 1) and x_val.shape == (397, 8, 8, 1)
     np.testing.assert_array_equal(y_val, digits.target[order[-397:]])
     np.testing.assert_allclose(x_val[0, :, :, 0], digits.images[order[-397]] / 16.0)
@@ -88,7 +88,7 @@ def test_digits_images_hold_out_the_last_digits_of_the_permutation():
 
 
 def test_friedman1_follows_its_formula():
-    (x, y), (x_val, y_val) = datasets.load_friedman1(train=50, validation=10, noise=0.0)
+    (x, y), (_x_val, y_val) = datasets.load_friedman1(train=50, validation=10, noise=0.0)
     assert x.shape == (50, 10) and y_val.shape == (10, 1)
     formula = (
         10 * np.sin(np.pi * x[:, 0] * x[:, 1])
@@ -102,7 +102,7 @@ def test_friedman1_follows_its_formula():
 
 
 def test_stdlib_text_windows_are_the_source_text():
-    (x, y), (x_val, y_val) = datasets.load_stdlib_text(characters=5_000, context=16)
+    (x, y), (x_val, _y_val) = datasets.load_stdlib_text(characters=5_000, context=16)
     root = Path(sysconfig.get_paths()["stdlib"])
     text = (root / datasets.STDLIB_FILES[0]).read_text(encoding="utf-8")
     alphabet = datasets.TEXT_ALPHABET
