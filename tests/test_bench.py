@@ -136,3 +136,21 @@ def test_bench_refuses_unknown_workloads_and_lists_the_suite(tmp_path, capsys):
     listing = capsys.readouterr().out
     for name in ("mnist1d_mlp", "stdlib_transformer", "friedman_mlp", "val_loss", "autorate_adam"):
         assert name in listing
+
+
+def test_html_report_has_the_suite_section(tmp_path):
+    pytest.importorskip("matplotlib")
+    from keras_effort.report.html import html_report
+
+    ledger = Ledger(tmp_path / "suite.sqlite")
+    for attempt in [
+        bench_attempt("x", "w1", 0.1, 0, 30, True, seconds=3.0),
+        bench_attempt("y", "w1", 0.1, 0, 20, True, seconds=6.0),
+    ]:
+        ledger.add(attempt)
+    page = html_report(ledger, n_boot=0)
+    section = page[page.index('<section class="suite"') :]
+    assert "The effort suite" in section and "data:image/png;base64," in section
+    # In steps x is 1.5 times y: (4 - 1.5) / 3; in seconds y is 2 times x: (4 - 2) / 3.
+    assert "<td>x</td><td class=\"number\">0.833</td><td class=\"number\">1.000</td>" in section
+    assert "<td>y</td><td class=\"number\">1.000</td><td class=\"number\">0.667</td>" in section
