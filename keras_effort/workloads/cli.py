@@ -59,11 +59,17 @@ def bench_command(args: argparse.Namespace, console: Console) -> int:
             run_bench(plan, ledger)
         else:
             _run_with_progress(plan, ledger, console)
-    attempts = [
-        a for a in ledger.attempts() if a.config.get("workload") in {w.name for w in plan.workloads}
-    ]
+    # The plan's own runs, and every other optimizer's in the ledger on the same workloads,
+    # rates and seeds: the profile compares like with like.
     prefix = "bench-smoke:" if plan.smoke else "bench:"
-    attempts = [a for a in attempts if a.experiment.startswith(prefix)]
+    attempts = [
+        a
+        for a in ledger.attempts()
+        if a.experiment.startswith(prefix)
+        and a.config.get("workload") in {w.name for w in plan.workloads}
+        and a.config.get("rate") in plan.rates
+        and (a.seed or 0) < plan.seeds
+    ]
     console.print(
         suite_rich_table(
             [r for r in suite_rows(attempts) if r.optimizer == plan.optimizer],
