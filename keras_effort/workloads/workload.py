@@ -35,8 +35,8 @@ class Workload:
         description: one line: the network, the data and the protocol.
         target: the validation metric and the value to reach (see `targets.json`).
         budget: gradient steps an attempt may run.
-        check_every: gradient steps between checks of the target (a multiple of nothing
-            in particular; checks land on multiples of it).
+        check_every: gradient steps between checks of the target (one compiled call of
+            `fit` on TensorFlow and JAX; it divides an epoch's steps).
         batch_size: the training batch size.
         data_seed: the seed of the data's generation or split (variants change it).
         width: the network's width (units, filters or model dimension).
@@ -50,9 +50,9 @@ class Workload:
     budget: int
     check_every: int
     batch_size: int
+    width: int
+    depth: int
     data_seed: int = 0
-    width: int = 0
-    depth: int = 0
 
     def __post_init__(self) -> None:
         for field in ("budget", "check_every", "batch_size", "width", "depth"):
