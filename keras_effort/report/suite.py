@@ -275,7 +275,7 @@ def plot_suite_profile(
         ax.set_xlabel(f"τ: median {unit} to target within τ times the best")
         ax.set_ylabel(f"share of the {len(workloads)} workloads")
         ax.set_title(f"Performance profile in {unit}")
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="best", fontsize=8)
     return figure
 
 
