@@ -41,6 +41,7 @@ import keras
 import numpy as np
 
 from keras_effort import datasets
+from keras_effort.callbacks.schedule_free import averaged_weights
 from keras_effort.optimizers import (
     ActiveAdamW,
     ActiveLREpochEnd,
@@ -90,17 +91,6 @@ def load(task: str):
     return datasets.load_digits(test_fraction=0.2, seed=0)
 
 
-def averaged_weights(optimizer: keras.optimizers.ScheduleFreeAdamW, model: keras.Model) -> list:
-    """ScheduleFreeAdamW's averaged point x = (y - (1 - beta_1) z) / beta_1 of every weight."""
-    momentums = {v.path: v for v in optimizer.variables if v.path.endswith("_momentum")}
-    beta_1 = optimizer.beta_1
-    averaged = []
-    for weight in model.trainable_weights:
-        z = momentums[f"{optimizer.name}/{weight.path.replace('/', '_')}_momentum"]
-        averaged.append((weight.numpy() - (1 - beta_1) * z.numpy()) / beta_1)
-    return averaged
-
-
 class EpochAccuracy(keras.callbacks.Callback):
     """Validation accuracy at every epoch end (on averaged weights for ScheduleFreeAdamW)."""
 
@@ -110,18 +100,8 @@ class EpochAccuracy(keras.callbacks.Callback):
         self.accuracies: list[float] = []
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        optimizer = self.model.optimizer
-        swap = isinstance(optimizer, keras.optimizers.ScheduleFreeAdamW)
-        if swap:
-            training = [w.numpy() for w in self.model.trainable_weights]
-            for weight, value in zip(
-                self.model.trainable_weights, averaged_weights(optimizer, self.model), strict=True
-            ):
-                weight.assign(value)
-        logits = self.model.predict_on_batch(self.x_val)
-        if swap:
-            for weight, value in zip(self.model.trainable_weights, training, strict=True):
-                weight.assign(value)
+        with averaged_weights(self.model):
+            logits = self.model.predict_on_batch(self.x_val)
         accuracy = float(np.mean(np.argmax(logits, axis=-1) == self.y_val))
         self.accuracies.append(accuracy if np.all(np.isfinite(logits)) else 0.0)
 

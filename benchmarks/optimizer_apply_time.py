@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 # The backend is fixed when Keras is imported: read `--backend` (checked by argparse) first.
@@ -34,7 +33,6 @@ os.environ["KERAS_BACKEND"] = (
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
-import numpy as np
 
 from keras_effort.optimizers import (
     ActiveLR,
@@ -42,6 +40,7 @@ from keras_effort.optimizers import (
     HypergradientRMSprop,
     HypergradientSGD,
 )
+from keras_effort.workloads.step_time import fastest_steps
 
 RESULTS = Path(__file__).parent / "results"
 SHAPES = [(512, 1024), (1024,), (1024, 512), (512,), (512, 10), (10,)]  # the 1M MLP's weights
@@ -72,56 +71,6 @@ CASES = {
 }
 
 
-def compiled_step(optimizer, grads, variables, jit: bool):
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(lambda: optimizer.apply(grads, variables), jit_compile=jit)
-    if backend == "jax":
-        # A stateless step, as Keras' JAX trainer runs it: the state's buffers donated.
-        import jax
-
-        stateless = jax.jit(optimizer.stateless_apply, donate_argnums=(0, 2))
-        state = {"optimizer": [v.value for v in optimizer.variables]}
-        state["weights"] = [v.value for v in variables]
-
-        def step():
-            state["weights"], state["optimizer"] = stateless(
-                state["optimizer"], grads, state["weights"]
-            )
-            return state["weights"][-1]
-
-        return step
-    import torch
-
-    def step():
-        with torch.no_grad():  # as Keras' PyTorch trainer runs `apply`
-            optimizer.apply(grads, variables)
-
-    return step
-
-
-def timed_step(make, jit: bool):
-    """A built optimizer's compiled step on fresh weights, warmed up, and a function timing it."""
-    rng = np.random.default_rng(0)
-    variables = [keras.Variable(rng.normal(size=s).astype("float32")) for s in SHAPES]
-    grads = [keras.ops.convert_to_tensor(rng.normal(size=s).astype("float32")) for s in SHAPES]
-    optimizer = make()
-    optimizer.build(variables)
-    step = compiled_step(optimizer, grads, variables, jit)
-    for _ in range(3):
-        step()
-
-    def seconds() -> float:
-        start = time.perf_counter()
-        result = step()
-        keras.ops.convert_to_numpy(result if result is not None else variables[-1])
-        return time.perf_counter() - start
-
-    return seconds
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--backend", choices=("tensorflow", "jax", "torch"))
@@ -133,11 +82,9 @@ def main() -> None:
     rows = []
     for name, (ours, theirs) in CASES.items():
         # Blocks of steps interleaved, so that a burst of load hits both alike; the fastest step.
-        steps = {"ours": timed_step(ours, args.jit), "keras": timed_step(theirs, args.jit)}
-        best = {key: float("inf") for key in steps}
-        for _ in range(args.rounds):
-            for key, seconds in steps.items():
-                best[key] = min(best[key], *(seconds() for _ in range(args.repeats)))
+        best = fastest_steps(
+            {"ours": ours, "keras": theirs}, SHAPES, args.rounds, args.repeats, args.jit
+        )
         row = {"case": name, "ms": best["ours"] * 1e3, "keras_ms": best["keras"] * 1e3}
         row["ratio"] = row["ms"] / row["keras_ms"]
         rows.append(row)

@@ -1,4 +1,5 @@
-"""The `keras-effort` command: `demo` trains and measures, `report` summarises a ledger."""
+"""The `keras-effort` command: `demo` trains and measures, `report` summarises a ledger,
+`bench` runs the effort suite."""
 
 from __future__ import annotations
 
@@ -163,6 +164,44 @@ def _parser() -> argparse.ArgumentParser:
         help="smaller metric values are better (a loss)",
     )
     export.set_defaults(run=_export)
+
+    bench = commands.add_parser(
+        "bench",
+        help="train an optimizer on the effort suite's workloads, in steps and seconds",
+        description="Train OPTIMIZER on every workload of the effort suite at every rate and "
+        "seed until the workload's target, into a ledger (runs already there are not "
+        "repeated); print per workload the runs that reached the target, the median steps "
+        "and seconds, and across workloads the performance profile and its score.",
+    )
+    bench.add_argument(
+        "optimizer",
+        nargs="?",
+        help="a named optimizer (see --list) or an importable factory package.module:function "
+        "taking the learning rate",
+    )
+    bench.add_argument("--workloads", nargs="+", metavar="NAME", help="only these workloads")
+    bench.add_argument(
+        "--rates", type=_positive_float, nargs="+", help="learning rates (1e-5 ... 1, six)"
+    )
+    bench.add_argument("--seeds", type=_positive_int, default=3, help="seeds per rate (3)")
+    bench.add_argument(
+        "--ledger",
+        default="bench.sqlite",
+        help="the ledger: an SQLite file or a postgresql:// URL (bench.sqlite)",
+    )
+    bench.add_argument(
+        "--plot",
+        type=_figure_path,
+        default=Path("bench_profile.png"),
+        metavar="FILE",
+        help="the performance profile figure (bench_profile.png; needs matplotlib)",
+    )
+    bench.add_argument("--list", action="store_true", help="list the workloads and optimizers")
+    bench.add_argument("--quiet", action="store_true", help="no progress display")
+    bench.add_argument(
+        "--smoke", action="store_true", help="a few steps on three workloads, one seed (for CI)"
+    )
+    bench.set_defaults(run=_bench)
     return parser
 
 
@@ -476,6 +515,12 @@ def _export(args: argparse.Namespace) -> int:
         markup=False,
     )
     return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from keras_effort.workloads.cli import bench_command  # imports Keras
+
+    return bench_command(args, _console())
 
 
 def _cli_words(message: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_effort.callbacks.schedule_free import averaged_weights
 from keras_effort.effort import Target
 
 
@@ -92,7 +93,9 @@ class MetricReader:
         """Evaluate the model on the validation data in the middle of training.
 
         `evaluate` resets the metrics that training shares with it, so their state is saved
-        and restored: the training metrics' running averages are not disturbed.
+        and restored: the training metrics' running averages are not disturbed. A model
+        trained by a schedule-free optimizer is evaluated on its averaged weights (see
+        `keras_effort.callbacks.schedule_free`).
 
         Returns:
             Every compiled metric as `fit` logs it for validation data (`val_loss`,
@@ -101,7 +104,10 @@ class MetricReader:
         metric_variables = [v for metric in model.metrics for v in metric.variables]
         saved = [keras.ops.convert_to_numpy(v) for v in metric_variables]
         try:
-            results = model.evaluate(verbose=0, return_dict=True, **self._evaluate_arguments())
+            with averaged_weights(model):
+                results = model.evaluate(
+                    verbose=0, return_dict=True, **self._evaluate_arguments()
+                )
         finally:
             for variable, value in zip(metric_variables, saved, strict=True):
                 variable.assign(value)

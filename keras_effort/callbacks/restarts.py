@@ -14,12 +14,13 @@ import keras
 import numpy as np
 
 from keras_effort.callbacks.monitor import non_finite_loss, optimizer_step
+from keras_effort.callbacks.schedule_free import AveragedValidation
 from keras_effort.callbacks.target_stopping import TargetStopping, as_ledger
 from keras_effort.ledger import Attempt, Ledger
 from keras_effort.restarts import RestartPolicy, as_policy
 
 
-class Restarts(keras.callbacks.Callback):
+class Restarts(AveragedValidation, keras.callbacks.Callback):
     """Runs independent attempts until one reaches the target or the step budget is spent.
 
     When an attempt reaches its cutoff without meeting the target (or diverges), every weight

@@ -22,11 +22,12 @@ from keras_effort.callbacks.monitor import (
     optimizer_step,
     resolve_direction,
 )
+from keras_effort.callbacks.schedule_free import AveragedValidation
 from keras_effort.effort import Target
 from keras_effort.ledger import Attempt, Ledger
 
 
-class TargetStopping(keras.callbacks.Callback):
+class TargetStopping(AveragedValidation, keras.callbacks.Callback):
     """Stops training when the monitored metric reaches `target`; records steps to target.
 
     Unlike `EarlyStopping(baseline=...)`, which stops when a metric stops improving, this stops

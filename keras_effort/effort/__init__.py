@@ -13,7 +13,7 @@ from keras_effort.effort.distribution import (
     measure_effort,
     observed_until,
 )
-from keras_effort.effort.profile import performance_profile, performance_ratios
+from keras_effort.effort.profile import performance_profile, performance_ratios, profile_score
 from keras_effort.effort.table import (
     REGIME_LEVEL,
     SINGLE_RUN_TOLERANCE,
@@ -43,6 +43,7 @@ __all__ = [
     "performance_profile",
     "performance_ratios",
     "restart_gain",
+    "profile_score",
     "runtime_distributions",
     "steps_to_target",
     "summarize",

@@ -73,3 +73,32 @@ def performance_profile(
         name: (ratios[None, :] <= taus[:, None]).mean(axis=1)
         for name, ratios in performance_ratios(efforts).items()
     }
+
+
+def profile_score(
+    efforts: Mapping[str, Sequence[float]], tau_max: float = 4.0
+) -> dict[str, float]:
+    """The AlgoPerf-style score: the area under each profile over `tau` in [1, tau_max].
+
+    The profile `rho(tau)` is a step function of the ratios, so the area is exact: a target
+    reached at ratio `r <= tau_max` adds `(tau_max - r)` to the integral, one missed or
+    reached beyond `tau_max` adds nothing. Divided by `tau_max - 1` and the number of targets,
+    the score is in [0, 1]: 1 when an experiment is the fastest at every target, 0 when it is
+    never within `tau_max` times the fastest.
+
+    Args:
+        efforts: per experiment, its effort at each target, as in `performance_ratios`.
+        tau_max: the largest factor of the best effort that still counts (AlgoPerf: 4).
+
+    Returns:
+        Per experiment, its score in [0, 1].
+
+    Raises:
+        ValueError: as `performance_ratios`, or for a `tau_max` that is not a number > 1.
+    """
+    if not isinstance(tau_max, (int, float)) or not 1.0 < tau_max < np.inf:
+        raise ValueError(f"`tau_max` must be a finite number > 1, got {tau_max!r}")
+    return {
+        name: float(np.mean(np.clip(tau_max - ratios, 0.0, None)) / (tau_max - 1.0))
+        for name, ratios in performance_ratios(efforts).items()
+    }

@@ -22,6 +22,16 @@ from keras_effort.report.plots import (
     plot_performance_profile,
     plot_restart_cost,
 )
+from keras_effort.report.suite import (
+    SUITE_COLUMNS,
+    UNITS,
+    bench_attempts,
+    plot_suite_profile,
+    suite_cells,
+    suite_efforts,
+    suite_rows,
+    suite_scores,
+)
 from keras_effort.report.tables import LedgerReportRow, effort_table_cells, ledger_report
 
 if TYPE_CHECKING:
@@ -90,6 +100,8 @@ def html_report(
     names = list(dict.fromkeys(row.experiment for row in rows))
     if len(names) > 1:
         parts += _comparison_section(attempts, z)
+    if bench_attempts(attempts):
+        parts += _suite_section(attempts)
     parts.append(f"<p class='legend'>{html.escape(_LEGEND)}</p>")
     parts.append(f"<p class='footnote'>Written by keras-effort {__version__}.</p>")
     parts.append("</body></html>")
@@ -190,6 +202,45 @@ def _hardest_shared_target(attempts: list[Attempt], names: list[str], shared: se
     if reached_by_all:
         return min(reached_by_all, key=lambda t: sum(successes[t]))
     return max(successes, key=lambda t: sum(successes[t]))
+
+
+def _suite_section(attempts: list[Attempt]) -> list[str]:
+    """The effort suite (`keras-effort bench` runs): per-workload table, scores, profiles."""
+    head = "".join(f"<th>{html.escape(column)}</th>" for column in SUITE_COLUMNS)
+    body = [
+        "<tr>" + "".join(f"<td>{html.escape(text)}</td>" for text in row) + "</tr>"
+        for row in suite_cells(suite_rows(attempts))
+    ]
+    parts = [
+        '<section class="suite" id="suite">',
+        "<h2>The effort suite</h2>",
+        f'<table class="suite"><thead><tr>{head}</tr></thead><tbody>',
+        *body,
+        "</tbody></table>",
+    ]
+    scores = {}
+    for unit in UNITS:
+        workloads, efforts = suite_efforts(attempts, unit)
+        scores[unit] = suite_scores(efforts)
+    if workloads:
+        rows = "".join(
+            f"<tr><td>{html.escape(name)}</td>"
+            + "".join(f'<td class="number">{scores[unit][name]:.3f}</td>' for unit in UNITS)
+            + "</tr>"
+            for name in scores["steps"]
+        )
+        parts.append(
+            "<table><thead><tr><th>optimizer (best rate per workload)</th>"
+            '<th class="number">score in steps</th><th class="number">score in seconds</th>'
+            f"</tr></thead><tbody>{rows}</tbody></table>"
+        )
+        parts.append(
+            f"<p class='footnote'>Score: the area under the performance profile over tau in "
+            f"[1, 4], divided by 3, over the {len(workloads)} workloads every optimizer ran.</p>"
+        )
+        parts.append(_figure(plot_suite_profile(attempts), "performance profiles of the suite"))
+    parts.append("</section>")
+    return parts
 
 
 def _table(rows: Sequence[LedgerReportRow]) -> str:
