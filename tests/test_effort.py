@@ -213,6 +213,28 @@ def test_bootstrap_interval_contains_the_point_estimate(sample, measure):
     assert low <= point <= high
 
 
+def _bootstrap_one_at_a_time(steps, budgets, measure, n_boot, seed, z):
+    """The percentile bootstrap as a loop: draw a resample of runs, build its distribution."""
+    rng = np.random.default_rng(seed)
+    estimates = []
+    for _ in range(n_boot):
+        sample = rng.integers(0, len(steps), len(steps))
+        resampled = RuntimeDistribution([steps[i] for i in sample], [budgets[i] for i in sample])
+        estimates.append(measure_effort(resampled, measure, z))
+    return np.quantile(estimates, 0.025, method="lower"), np.quantile(
+        estimates, 0.975, method="higher"
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(runs_strategy, st.sampled_from(["koza", "expected"]), st.sampled_from([0.5, 0.99]))
+def test_the_vectorised_bootstrap_equals_one_resample_at_a_time(runs, measure, z):
+    steps, budgets = _split(runs)
+    rd = RuntimeDistribution(steps, budgets)
+    expected = _bootstrap_one_at_a_time(steps, budgets, measure, 40, 7, z)
+    assert rd.confidence_interval(measure, 0.95, 40, 7, z) == pytest.approx(expected, rel=1e-9)
+
+
 def test_bootstrap_interval_is_reproducible_and_narrows_with_more_runs():
     rng = np.random.default_rng(0)
 
