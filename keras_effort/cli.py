@@ -247,7 +247,7 @@ def _run_demo(args: argparse.Namespace, targets: list[float], console: Console) 
         f"Effort to validation-accuracy targets: MLP on MNIST-1D, Adam({args.learning_rate:g}), "
         f"{args.runs} runs of at most {result.budget:,} steps"
     )
-    console.print(effort_rich_table(result.rows, title=title))
+    console.print(effort_rich_table(result.rows, title=title, width=console.width))
     console.print(
         "steps are gradient steps. E(0.99): Koza's effort, total steps of independent runs cut "
         "at a step so that one succeeds with probability 0.99. l(c): expected total steps when "
@@ -351,7 +351,7 @@ def _report(args: argparse.Namespace) -> int:
         console.print("the ledger has no attempts")
     else:
         title = f"Effort by experiment and target: {ledger.location}"
-        console.print(effort_rich_table(rows, title=Text(title)))
+        console.print(effort_rich_table(rows, title=Text(title), width=console.width))
     return 0
 
 

@@ -42,6 +42,10 @@ class EffortSummary:
             restarting at `c*` is cheaper, `"unreached"` when no run reached the target.
         successes: the number of runs that reached the target; the estimates rest on them.
         z: the confidence of Koza's effort.
+        censored_steps: the first and last step at which a run that did not reach the
+            target was censored (`None` when every run reached it).
+        censored_early: the runs censored before the horizon: they say nothing of the steps
+            past their cutoff, where the estimates rest on the runs that went on.
     """
 
     target: float
@@ -57,6 +61,13 @@ class EffortSummary:
     regime: str
     successes: int = 0
     z: float = 0.99
+    censored_steps: tuple[int, int] | None = None
+    censored_early: int = 0
+
+    @property
+    def censored(self) -> int:
+        """The runs that did not reach the target (censored at their budget)."""
+        return self.runs - self.successes
 
     def as_dict(self) -> dict[str, object]:
         """The row as a plain dict (JSON-friendly apart from `inf`)."""
@@ -75,6 +86,7 @@ def summarize(distribution: RuntimeDistribution, target: float, z: float = 0.99)
         The `EffortSummary` row.
     """
     koza = distribution.koza_effort(z)
+    censored = distribution.censoring_steps()
     optimal = distribution.expected_steps()
     single_run = distribution.expected_steps(distribution.horizon)
     if math.isinf(optimal):
@@ -97,6 +109,8 @@ def summarize(distribution: RuntimeDistribution, target: float, z: float = 0.99)
         regime=regime,
         successes=distribution.successes,
         z=z,
+        censored_steps=(int(censored[0]), int(censored[-1])) if censored.size else None,
+        censored_early=int((censored < distribution.horizon).sum()),
     )
 
 

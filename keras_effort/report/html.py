@@ -22,7 +22,7 @@ from keras_effort.report.plots import (
     plot_performance_profile,
     plot_restart_cost,
 )
-from keras_effort.report.tables import LedgerReportRow, effort_table_cells, ledger_report
+from keras_effort.report.tables import LedgerReportRow, effort_table_cells, report_rows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -69,9 +69,11 @@ def html_report(
     Returns:
         The page, as a string.
     """
-    rows = ledger_report(ledger, experiment, z, n_boot)
-    attempts = ledger.attempts(experiment)
-    title = title or f"Effort report: {ledger.path or 'in-memory ledger'}"
+    attempts = ledger.attempts(experiment)  # read once: the tables and figures share them
+    rows = report_rows(attempts, z, n_boot)
+    # `location` names a database without its password.
+    where = "in-memory ledger" if ledger.path is None and ledger.url is None else ledger.location
+    title = title or f"Effort report: {where}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -80,10 +82,11 @@ def html_report(
     ]
     if not rows:
         parts.append("<p>The ledger has no attempts.</p>")
-    groups = dict.fromkeys((row.experiment, row.metric) for row in rows)
-    for index, (name, metric) in enumerate(groups):
+    groups: dict[tuple[str, str], list[Attempt]] = {}
+    for attempt in attempts:
+        groups.setdefault((attempt.experiment, attempt.target_metric), []).append(attempt)
+    for index, ((name, metric), group_attempts) in enumerate(groups.items()):
         group_rows = [r for r in rows if (r.experiment, r.metric) == (name, metric)]
-        group_attempts = [a for a in attempts if (a.experiment, a.target_metric) == (name, metric)]
         parts += _experiment_section(index, name, metric, group_rows, group_attempts, z, n_boot)
     names = list(dict.fromkeys(row.experiment for row in rows))
     if len(names) > 1:
