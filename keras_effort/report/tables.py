@@ -221,7 +221,7 @@ def effort_rich_table(
     # Measured unbounded: a console of `width` would clamp the measure to it.
     if width is None or Console(width=10**6).measure(table).minimum <= width:
         return table
-    blocks: list[RenderableType] = [] if title is None else [Text(title, style="bold")]
+    blocks: list[RenderableType] = [] if title is None else [Text.assemble(title, style="bold")]
     named = [h for h in ("experiment", "metric", "target") if h in cells.headers]
     for row in cells.rows:
         values = dict(zip(cells.headers, row, strict=True))

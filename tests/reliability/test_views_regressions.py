@@ -1,0 +1,109 @@
+"""Regressions of the views (report, HTML, figures, TensorBoard, the Effort dashboard).
+
+Each test holds a case a reviewer found broken: a report titled "in-memory ledger" on
+PostgreSQL, names cut at 80 columns, a default figure refused, mathtext in names, a dashboard
+taken down by one bad run or slowed by a long one, quadratic TensorBoard event files.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+
+import pytest
+from rich.console import Console
+
+from keras_effort import Attempt, Ledger
+from keras_effort.cli import main
+from keras_effort.report import effort_rich_table, effort_table_cells, ledger_report
+
+pytestmark = pytest.mark.reliability
+
+
+def _attempts(experiment, target, outcomes, metric="val_accuracy", run=None):
+    """Attempts from `(steps, budget)` pairs: a pair with steps < budget reached the target."""
+    return [
+        Attempt(experiment, metric, target, steps=steps, reached=steps < budget, budget=budget,
+                outcome="reached" if steps < budget else "cutoff", attempt=i,
+                run=run or f"{metric}-{target}")
+        for i, (steps, budget) in enumerate(outcomes)
+    ]  # fmt: skip
+
+
+def _ledger(path, *groups):
+    ledger = Ledger(path)
+    for group in groups:
+        for attempt in group:
+            ledger.add(attempt)
+    return ledger
+
+
+# Short Luby-like attempts: most cut off at 32 or 64, a few long ones reach the target.
+LUBY = [(32, 32), (32, 32), (64, 64), (32, 32), (32, 32), (64, 64), (100, 128), (32, 32)]
+
+
+@pytest.mark.postgres
+def test_the_html_report_on_postgresql_names_the_database_without_its_password(
+    postgres_url, tmp_path, capsys
+):
+    from conftest import POSTGRES_PASSWORD
+
+    _ledger(postgres_url, _attempts("adam", 0.9, LUBY))
+    out = tmp_path / "report.html"
+    assert main(["report", postgres_url, "--html", str(out), "--bootstrap", "0"]) == 0
+    page = out.read_text(encoding="utf-8")
+    (title,) = re.findall(r"<title>(.*?)</title>", page)
+    assert "in-memory" not in title
+    database = postgres_url.rsplit("/", 1)[1]
+    assert "127.0.0.1" in title and database in title
+    assert POSTGRES_PASSWORD not in page and POSTGRES_PASSWORD not in capsys.readouterr().out
+
+
+LONG_NAMES = ["conv-adam-0.001-tensorflow-batch128-seed0", "conv-sgd-momentum-0.9-tensorflow"]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_report_never_cuts_experiment_names(tmp_path, width):
+    ledger = _ledger(
+        tmp_path / "l.sqlite",
+        *(_attempts(name, target, LUBY) for name in LONG_NAMES for target in (0.8, 0.9)),
+    )
+    rows = ledger_report(ledger, n_boot=20)
+    text = io.StringIO()
+    Console(file=text, width=width).print(effort_rich_table(rows, title="t", width=width))
+    printed = text.getvalue()
+    assert all(len(line) <= width for line in printed.splitlines())
+    assert "…" not in printed
+    for name in LONG_NAMES:
+        # Whole, on one line, once per target.
+        assert sum(name in line for line in printed.splitlines()) == 2
+    assert "100 to inf" in " ".join(printed.split())  # cells of several words whole too
+
+
+def test_piped_report_prints_long_names_whole(tmp_path, capsys):
+    name = "conv-adam-0.001-tensorflow-" + "x" * 60
+    ledger = _ledger(tmp_path / "l.sqlite", _attempts(name, 0.9, LUBY))
+    assert main(["report", str(ledger.path), "--bootstrap", "0"]) == 0
+    assert name in capsys.readouterr().out
+
+
+def test_attempts_are_named_attempts_and_their_censoring_is_shown_and_explained(tmp_path):
+    ledger = _ledger(tmp_path / "l.sqlite", _attempts("luby", 0.9, LUBY))
+    (row,) = ledger_report(ledger, n_boot=0)
+    cells = effort_table_cells([row])
+    values = dict(zip(cells.headers, cells.rows[0], strict=True))
+    assert "runs" not in cells.headers
+    assert values["attempts"] == "8" and values["success"] == "12%"
+    # Seven attempts cut off, at 32 and 64 steps, all before the longest budget (128).
+    assert values["censored"] == "7 at 32-64"
+    assert values["note"] == "1 success*, 7/8 cut early**"
+    assert any(
+        note.startswith("** most attempts were cut off") and "Kaplan-Meier" in note
+        for note in cells.footnotes
+    )
+    # The JSON carries the same facts.
+    from keras_effort.report import report_as_json
+
+    (record,) = json.loads(report_as_json([row]))
+    assert record["censored_steps"] == [32, 64] and record["censored_early"] == 7
