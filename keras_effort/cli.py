@@ -95,7 +95,8 @@ def _parser() -> argparse.ArgumentParser:
     plot = commands.add_parser(
         "plot",
         help="draw an effort figure from a ledger",
-        description="Draw an effort figure from a ledger: effort against target (one "
+        description="Draw an effort figure from a ledger (by default one that fits it: effort "
+        "against target for one experiment, a comparison for several): effort against target (one "
         "experiment), success curve or restart cost (one experiment at one target), success "
         "curves of several experiments at one target (ecdf), or their performance profile.",
     )
@@ -105,8 +106,8 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument(
         "--kind",
         choices=PLOT_KINDS,
-        default="effort",
-        help="the figure (effort)",
+        help="the figure (default: effort for one experiment; for several, ecdf: their "
+        "success curves at the hardest target they share)",
     )
     plot.add_argument(
         "--experiment",
