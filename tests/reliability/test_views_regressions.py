@@ -107,3 +107,68 @@ def test_attempts_are_named_attempts_and_their_censoring_is_shown_and_explained(
 
     (record,) = json.loads(report_as_json([row]))
     assert record["censored_steps"] == [32, 64] and record["censored_early"] == 7
+
+
+MATH_NAMES = ["cost $x^$", "a$b$c"]
+
+
+def _math_ledger(path):
+    return _ledger(path, *(_attempts(name, 0.9, LUBY) for name in MATH_NAMES))
+
+
+def _drawn_texts(figure):
+    """What each text of a figure draws, and whether matplotlib would read it as mathtext."""
+    figure.canvas.draw()  # a mathtext parse error would raise here
+    texts = figure.findobj(lambda artist: hasattr(artist, "_preprocess_math"))
+    return [text._preprocess_math(text.get_text()) for text in texts if text.get_text()]
+
+
+def test_names_with_dollars_are_drawn_as_written(tmp_path):
+    from keras_effort.report.plots import ledger_figure
+
+    attempts = _math_ledger(tmp_path / "l.sqlite").attempts()
+    for kind in ("ecdf", "profile"):
+        drawn = _drawn_texts(ledger_figure(attempts, kind, n_boot=0))
+        assert not any(is_math for _, is_math in drawn)
+        shown = " ".join(text for text, _ in drawn)
+        assert all(name in shown for name in MATH_NAMES)
+    for kind in ("effort", "success", "restart"):
+        one = [a for a in attempts if a.experiment == "a$b$c"]
+        one = [
+            Attempt(**{**a.__dict__, "target_metric": "val_$acc$", "id": None}) for a in one
+        ]
+        drawn = _drawn_texts(ledger_figure(one, kind, n_boot=0))
+        assert not any(is_math for _, is_math in drawn) and "val_$acc$" in str(drawn)
+
+
+def test_report_html_and_plot_take_names_with_dollars(tmp_path, capsys):
+    ledger = _math_ledger(tmp_path / "l.sqlite")
+    out = tmp_path / "r.html"
+    assert main(["report", str(ledger.path), "--html", str(out), "--bootstrap", "0"]) == 0
+    assert "cost $x^$" in out.read_text(encoding="utf-8")
+    figure = tmp_path / "f.png"
+    assert main(["plot", str(ledger.path), "--kind", "ecdf", "-o", str(figure)]) == 0
+    assert figure.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_default_plot_of_two_experiments_compares_them(tmp_path, capsys):
+    from matplotlib.image import imread
+
+    easy = [(10, 128)] * 6 + [(32, 32)] * 2
+    ledger = _ledger(
+        tmp_path / "l.sqlite",
+        *(_attempts(name, t, easy) for name in ("adam", "sgd") for t in (0.8, 0.9)),
+        _attempts("adam", 0.95, LUBY),
+        _attempts("sgd", 0.95, LUBY[:4] + [(50, 64)]),
+    )
+    figure = tmp_path / "fig.png"
+    assert main(["plot", str(ledger.path), "-o", str(figure)]) == 0
+    assert imread(figure).shape[0] > 100
+    from keras_effort.report.plots import ledger_figure
+
+    drawn = ledger_figure(ledger.attempts())
+    (ax,) = drawn.axes
+    labels = [text.get_text() for text in ax.get_legend().get_texts()]
+    # One curve per experiment, at the hardest target both reached (fewest successes: 0.95).
+    assert [label.split(" ")[0] for label in labels] == ["adam", "sgd"]
+    assert "0.95" in ax.get_title() and "1/8 reached" in labels[0] and "1/5" in labels[1]
