@@ -159,7 +159,7 @@ def test_the_default_plot_of_two_experiments_compares_them(tmp_path, capsys):
         tmp_path / "l.sqlite",
         *(_attempts(name, t, easy) for name in ("adam", "sgd") for t in (0.8, 0.9)),
         _attempts("adam", 0.95, LUBY),
-        _attempts("sgd", 0.95, LUBY[:4] + [(50, 64)]),
+        _attempts("sgd", 0.95, [*LUBY[:4], (50, 64)]),
     )
     figure = tmp_path / "fig.png"
     assert main(["plot", str(ledger.path), "-o", str(figure)]) == 0
@@ -172,3 +172,136 @@ def test_the_default_plot_of_two_experiments_compares_them(tmp_path, capsys):
     # One curve per experiment, at the hardest target both reached (fewest successes: 0.95).
     assert [label.split(" ")[0] for label in labels] == ["adam", "sgd"]
     assert "0.95" in ax.get_title() and "1/8 reached" in labels[0] and "1/5" in labels[1]
+
+
+# ------------------------------------------------------------------ TensorBoard
+
+
+def _write_payloads(log_dir, payloads):
+    """Summaries as `EffortTensorBoard` writes them: `(tag, step, text)` per summary."""
+    import tensorflow as tf
+
+    from keras_effort.report.tensorboard_plugin import summary
+
+    with tf.summary.create_file_writer(str(log_dir)).as_default():
+        for tag, step, text in payloads:
+            tf.summary.write(tag, tf.constant(text), step=step, metadata=summary.summary_metadata())
+        tf.summary.flush()
+
+
+def _run_payloads(name, count, cutoff=4):
+    """A run of `count` attempts cut at `cutoff` (every 7th reached), in one summary.
+
+    Written as version 1 of the payload (every attempt under `ATTEMPTS_TAG`), which every
+    keras-effort reads: the dashboard's reading, not the writer's chunks, is under test.
+    """
+    from keras_effort.report.tensorboard_plugin import summary
+
+    timeline = []
+    for index in range(count):
+        reached = index % 7 == 6
+        outcome = "reached" if reached else "cutoff"
+        steps = cutoff - 1 if reached else cutoff
+        attempt = Attempt(name, "val_accuracy", 0.9, steps=steps, reached=reached, budget=cutoff,
+                          outcome=outcome, attempt=index, run=name)  # fmt: skip
+        start = timeline[-1].end if timeline else 0
+        timeline.append(summary.TimedAttempt(attempt, start, start + attempt.steps, 1.7e9 + index))
+    document = json.loads(summary.payload("val_accuracy", 0.9, timeline))
+    text = json.dumps({**document, "version": 1})
+    return [(summary.ATTEMPTS_TAG, timeline[-1].end, text)]
+
+
+def _plugin(logs):
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+
+    from keras_effort.report.tensorboard_plugin.plugin import EffortPlugin
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer()
+    multiplexer.AddRunsFromDirectory(str(logs))
+    multiplexer.Reload()
+    context = base_plugin.TBContext(
+        data_provider=data_provider.MultiplexerDataProvider(multiplexer, str(logs)),
+        multiplexer=multiplexer,
+        logdir=str(logs),
+    )
+    return EffortPlugin(context)
+
+
+def _get(plugin, query=""):
+    from werkzeug.test import Client
+
+    response = Client(plugin.get_plugin_apps()["/data"]).get(f"/data{query}")
+    return response.status_code, response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,  # nested deeper than Python's stack
+        '{"version": 1, "monitor": "m", "target": NaN, "attempts": []}',
+        '{"version": 1, "monitor": "m", "target": 1e400, "attempts": []}',
+    ],
+    ids=["deeply-nested", "nan-target", "1e400-target"],
+)
+def test_one_malformed_run_leaves_the_dashboard_serving_the_others(tmp_path, text):
+    from keras_effort.report.tensorboard_plugin import summary
+
+    _write_payloads(tmp_path / "good", _run_payloads("good", 10))
+    _write_payloads(tmp_path / "zz-bad", [(summary.ATTEMPTS_TAG, 1, text)])
+    status, body = _get(_plugin(tmp_path))
+    assert status == 200
+    runs = {run["name"]: run for run in json.loads(body)["runs"]}
+    assert len(runs["good"]["attempts"]) == 10 and runs["good"]["report"]
+    assert runs["zz-bad"]["error"]
+
+
+def test_the_dashboard_reads_a_long_run_once_not_at_every_request(tmp_path, monkeypatch):
+    from keras_effort.report.tensorboard_plugin import summary
+
+    _write_payloads(tmp_path / "long", _run_payloads("long", 2_000))
+    plugin = _plugin(tmp_path)
+    status, first = _get(plugin)
+    assert status == 200
+    run = json.loads(first)["runs"][0]
+    assert len(run["attempts"]) == 2_000 and run["report"][0]["runs"] == 2_000
+    parsed = []
+    original = summary.parse
+    monkeypatch.setattr(summary, "parse", lambda text: parsed.append(1) or original(text))
+    # The page refreshes every 5 s: nothing changed, nothing is parsed or computed again.
+    for _ in range(3):
+        assert _get(plugin) == (200, first)
+    assert parsed == []
+
+
+def test_effort_tensorboard_writes_each_attempt_a_bounded_number_of_times(tmp_path):
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_effort.callbacks import EffortTensorBoard, Restarts, TargetStopping
+    from keras_effort.report.tensorboard_plugin import summary
+    from keras_effort.restarts import FixedCutoff
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 4)).astype("float32")
+    y = (x[:, 0] > 0).astype("int64")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    # Unreachable: 40 attempts of 1 step each (two chunks), checked at each step.
+    stopping = TargetStopping("loss", 1e-12, check_every=1, mode="min")
+    restarts = Restarts(stopping, FixedCutoff(1), max_steps=40)
+    board = EffortTensorBoard(tmp_path / "run", restarts, histograms=False)
+    model.fit(x, y, epochs=40, batch_size=32, verbose=0, callbacks=[restarts, board])
+    assert len(board.attempts) == 40
+    held = []  # attempts held by each attempts summary written
+    for file in (tmp_path / "run").iterdir():
+        for event in tf.compat.v1.train.summary_iterator(str(file)):
+            for value in event.summary.value:
+                if value.tag.startswith(summary.ATTEMPTS_TAG):
+                    text = tf.make_ndarray(value.tensor).item()
+                    held.append(len(summary.parse(text).attempts))
+    chunk = 32  # summary.CHUNK_SIZE
+    assert len(held) == 40 and max(held) <= chunk
+    # Each attempt is written at most `chunk` times: linear, not 40 * 41 / 2 records.
+    assert sum(held) <= 40 * chunk / 2 + chunk and chunk == summary.CHUNK_SIZE
