@@ -390,7 +390,10 @@ def plot_performance_profile(
     ax.set_xlabel(f"τ: effort {label} within τ times the best experiment's")
     ax.set_ylabel(f"share of the {len(common)} targets")
     ax.legend(loc="lower right")
-    ax.set_title(_literal(title or "Performance profile over targets"))
+    default = "Performance profile over targets"
+    if len(profile) == 1:  # compared with itself, it is the best everywhere: say so
+        default += ": one experiment, the best at every target by definition"
+    ax.set_title(_literal(title or default))
     return figure
 
 
