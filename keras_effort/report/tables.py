@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from keras_effort.effort import EffortSummary, summarize
+from keras_effort.effort import EffortSummary, RuntimeDistribution, summarize
 from keras_effort.ledger import Attempt, Ledger, runtime_distribution_of
 
 # Below this many successes an effort estimate is flagged as resting on few successes.
@@ -49,7 +49,7 @@ def ledger_report(
         z: the confidence of Koza's effort.
         n_boot: bootstrap resamples for the interval of `l(c*)`; 0 to skip it.
     """
-    return report_rows(ledger.attempts(experiment), z, n_boot)
+    return _rows(ledger.runtime_distributions(experiment), z, n_boot)
 
 
 def report_rows(
@@ -68,9 +68,15 @@ def report_rows(
     for attempt in attempts:
         key = (attempt.experiment, attempt.target_metric, attempt.target_value)
         groups.setdefault(key, []).append(attempt)
+    distributions = {key: runtime_distribution_of(group) for key, group in groups.items()}
+    return _rows(distributions, z, n_boot)
+
+
+def _rows(
+    distributions: Mapping[tuple[str, str, float], RuntimeDistribution], z: float, n_boot: int
+) -> list[LedgerReportRow]:
     rows = []
-    for (name, metric, value), group in groups.items():
-        distribution = runtime_distribution_of(group)
+    for (name, metric, value), distribution in distributions.items():
         interval = (
             distribution.confidence_interval("expected", n_boot=n_boot) if n_boot > 0 else None
         )

@@ -305,3 +305,15 @@ def test_effort_tensorboard_writes_each_attempt_a_bounded_number_of_times(tmp_pa
     assert len(held) == 40 and max(held) <= chunk
     # Each attempt is written at most `chunk` times: linear, not 40 * 41 / 2 records.
     assert sum(held) <= 40 * chunk / 2 + chunk and chunk == summary.CHUNK_SIZE
+
+
+def test_the_bulk_read_report_equals_the_report_of_the_attempts(tmp_path):
+    from keras_effort.report import report_rows
+
+    ledger = _ledger(
+        tmp_path / "l.sqlite",
+        *(_attempts(name, t, LUBY[: 3 + i]) for i, name in enumerate("abc") for t in (0.8, 0.9)),
+    )
+    assert ledger_report(ledger, n_boot=30) == report_rows(ledger.attempts(), n_boot=30)
+    assert ledger_report(ledger, "b", n_boot=0) == report_rows(ledger.attempts("b"), n_boot=0)
+    assert [row.experiment for row in ledger_report(ledger, n_boot=0)] == list("aabbcc")
