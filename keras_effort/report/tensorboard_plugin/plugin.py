@@ -99,6 +99,9 @@ class EffortPlugin(base_plugin.TBPlugin):
                 keys.append((run, key))
         pooled_key = tuple(keys)
         effort = self._pooled.get(pooled_key)
+        if effort is None and len(keys) == 1:  # one run pooled: its own table and curves
+            shown = self._runs[keys[0][0]][2]
+            effort = {"report": shown["report"], "curves": shown["curves"]}
         if effort is None:
             pooled.sort(key=lambda timed: timed.ended_at)  # as one ledger would hold them
             effort = self._effort(pooled)
