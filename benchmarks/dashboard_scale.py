@@ -57,7 +57,7 @@ def write_run(log_dir: Path, name: str, count: int) -> None:
 
 
 def time_requests(logs: Path) -> tuple[float, float]:
-    """Seconds of the first request (reads and computes) and of a repeated one."""
+    """CPU seconds of the first request (reads and computes) and of a repeated one."""
     multiplexer = plugin_event_multiplexer.EventMultiplexer()
     multiplexer.AddRunsFromDirectory(str(logs))
     multiplexer.Reload()
@@ -69,9 +69,9 @@ def time_requests(logs: Path) -> tuple[float, float]:
     client = Client(EffortPlugin(context).get_plugin_apps()["/data"])
     seconds = []
     for _ in range(2):
-        started = time.perf_counter()
+        started = time.process_time()  # CPU time: it holds on a busy host
         assert client.get("/data").status_code == 200
-        seconds.append(time.perf_counter() - started)
+        seconds.append(time.process_time() - started)
     return seconds[0], seconds[1]
 
 
@@ -83,7 +83,7 @@ def main() -> None:
                 write_run(Path(logs), f"run-{run:04d}", attempts)
             first, again = time_requests(Path(logs))
         rows.append({"case": case, "first_request": first, "repeated_request": again})
-    table = Table(title="Effort dashboard: seconds per /data request")
+    table = Table(title="Effort dashboard: CPU seconds per /data request")
     for column in ("case", "first request", "repeated request"):
         table.add_column(column, justify="right")
     for row in rows:
