@@ -11,7 +11,7 @@ import time
 import warnings
 from dataclasses import asdict, fields
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from keras_effort.effort import RuntimeDistribution
@@ -398,14 +398,6 @@ class Ledger:
         return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), given
 
 
-class _Observed(NamedTuple):
-    """What the censoring rule reads of an attempt (`keras_effort.effort.AttemptLike`)."""
-
-    steps: int
-    reached: bool
-    budget: int | None
-
-
 def _meta_version(cursor: Any, store: Any) -> str | None:
     cursor.execute(
         f"SELECT value FROM {schema.META_TABLE} WHERE key = {store.placeholder('key')}",
@@ -428,3 +420,12 @@ def _attempt_from_row(row: dict[str, Any], location: str) -> Attempt:
         raise LedgerError(
             f"row {row.get('id')} of the ledger {location} is not a valid attempt: {error}"
         ) from None
+
+
+class _Observed:
+    """What the censoring rule reads of an attempt (`keras_effort.effort.AttemptLike`)."""
+
+    __slots__ = ("budget", "reached", "steps")
+
+    def __init__(self, steps: int, reached: bool, budget: int | None) -> None:
+        self.steps, self.reached, self.budget = steps, reached, budget
