@@ -101,7 +101,8 @@ def _parser() -> argparse.ArgumentParser:
     plot = commands.add_parser(
         "plot",
         help="draw an effort figure from a ledger",
-        description="Draw an effort figure from a ledger: effort against target (one "
+        description="Draw an effort figure from a ledger (by default one that fits it: effort "
+        "against target for one experiment, a comparison for several): effort against target (one "
         "experiment), success curve or restart cost (one experiment at one target), success "
         "curves of several experiments at one target (ecdf), or their performance profile.",
     )
@@ -111,8 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument(
         "--kind",
         choices=PLOT_KINDS,
-        default="effort",
-        help="the figure (effort)",
+        help="the figure (default: effort for one experiment; for several, ecdf: their "
+        "success curves at the hardest target they share)",
     )
     plot.add_argument(
         "--experiment",
@@ -295,7 +296,7 @@ def _run_demo(args: argparse.Namespace, targets: list[float], console: Console) 
         f"Effort to validation-accuracy targets: MLP on MNIST-1D, Adam({args.learning_rate:g}), "
         f"{args.runs} runs of at most {result.budget:,} steps"
     )
-    console.print(effort_rich_table(result.rows, title=title))
+    console.print(effort_rich_table(result.rows, title=title, width=console.width))
     console.print(
         "steps are gradient steps. E(0.99): Koza's effort, total steps of independent runs cut "
         "at a step so that one succeeds with probability 0.99. l(c): expected total steps when "
@@ -416,7 +417,7 @@ def _report(args: argparse.Namespace) -> int:
         console.print("the ledger has no attempts")
     else:
         title = f"Effort by experiment and target: {ledger.location}"
-        console.print(effort_rich_table(rows, title=Text(title)))
+        console.print(effort_rich_table(rows, title=Text(title), width=console.width))
     return 0
 
 

@@ -266,6 +266,28 @@ def test_bootstrap_interval_contains_the_point_estimate(sample, measure):
     assert low <= point <= high
 
 
+def _bootstrap_one_at_a_time(steps, budgets, measure, n_boot, seed, z):
+    """The percentile bootstrap as a loop: draw a resample of runs, build its distribution."""
+    rng = np.random.default_rng(seed)
+    estimates = []
+    for _ in range(n_boot):
+        sample = rng.integers(0, len(steps), len(steps))
+        resampled = RuntimeDistribution([steps[i] for i in sample], [budgets[i] for i in sample])
+        estimates.append(measure_effort(resampled, measure, z))
+    return np.quantile(estimates, 0.025, method="lower"), np.quantile(
+        estimates, 0.975, method="higher"
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(runs_strategy, st.sampled_from(["koza", "expected"]), st.sampled_from([0.5, 0.99]))
+def test_the_vectorised_bootstrap_equals_one_resample_at_a_time(runs, measure, z):
+    steps, budgets = _split(runs)
+    rd = RuntimeDistribution(steps, budgets)
+    expected = _bootstrap_one_at_a_time(steps, budgets, measure, 40, 7, z)
+    assert rd.confidence_interval(measure, 0.95, 40, 7, z) == pytest.approx(expected, rel=1e-9)
+
+
 def test_bootstrap_interval_is_reproducible_and_narrows_with_more_runs():
     rng = np.random.default_rng(0)
 
@@ -420,3 +442,32 @@ def test_from_attempts_censors_each_failure_at_its_budget_or_its_steps() -> None
 def test_measure_effort_names_the_allowed_measures() -> None:
     with pytest.raises(ValueError, match="`measure` must be one of"):
         measure_effort(RuntimeDistribution([1], 1), "mean")
+
+
+
+def test_the_vectorised_restart_gain_equals_one_distribution_per_resample():
+    """`bootstrap("restart_gain")` estimates all resamples at once; each must equal
+    `restart_gain` of the resample built as a distribution of its own (same draws, same
+    censoring, and this distribution's horizon, which `l(horizon)` depends on)."""
+    from keras_effort.effort.table import restart_gain
+
+    rng = np.random.default_rng(1)
+    for case in range(20):
+        runs = int(rng.integers(3, 30))
+        steps = [int(s) if rng.random() < 0.5 else None for s in rng.integers(1, 200, runs)]
+        budgets = 300 if case % 2 else [
+            max(int(b), s or 0) for b, s in zip(rng.integers(50, 300, runs), steps, strict=True)
+        ]
+        rd = RuntimeDistribution(steps=steps, budgets=budgets)
+        draws = np.random.default_rng(case)
+        expected = []
+        for _ in range(100):
+            sample = draws.integers(0, rd.runs, rd.runs)
+            resampled = object.__new__(RuntimeDistribution)
+            resampled._init_from_observations(
+                rd._observed[sample], rd._reached[sample], rd.horizon
+            )
+            expected.append(restart_gain(resampled))
+        np.testing.assert_allclose(
+            rd.bootstrap("restart_gain", 100, seed=case), expected, rtol=1e-12, equal_nan=True
+        )

@@ -86,7 +86,7 @@ def test_html_report_holds_every_experiments_table_and_figures(study, tmp_path):
         for _, data in alts:
             assert base64.b64decode(data).startswith(b"\x89PNG")
     # sgd reached 0.7 once: its row is marked, and the footnote explains the mark.
-    assert "1 success*" in sections[1] and "fewer than 5 runs reached" in sections[1]
+    assert "1 success*" in sections[1] and "fewer than 5 attempts reached" in sections[1]
     comparison = re.search(r'<section class="comparison".*?</section>', page, re.S).group()
     assert comparison.count("data:image/png;base64,") == 2
     assert "performance profile over 2 shared targets" in comparison
@@ -189,7 +189,7 @@ def test_table_names_z_and_flags_estimates_on_few_successes(study, capsys):
     assert "Koza E(0.95)" in cells.headers and "note" in cells.headers
     notes = [row[cells.headers.index("note")] for row in cells.rows]
     assert notes == ["", "3 successes*", "", "1 success*"]
-    assert cells.footnotes[0].startswith("* fewer than 5 runs reached the target")
+    assert cells.footnotes[0].startswith("* fewer than 5 attempts reached the target")
     assert main(["report", str(study.path), "--z", "0.95", "--bootstrap", "0"]) == 0
     out = capsys.readouterr().out
     assert "Koza E(0.95)" in out and "E(0.99)" not in out and "1 success*" in out

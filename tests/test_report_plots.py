@@ -113,13 +113,13 @@ def test_success_curve_draws_kaplan_meier_band_and_censoring():
     marks = _artist(figure, "censored")
     np.testing.assert_array_equal(marks.get_xdata(), [250, 1000])
     np.testing.assert_array_equal(marks.get_ydata(), CENSORED.success_probability([250, 1000]))
-    assert "7 runs, 5 reached" in figure.axes[0].get_title()
+    assert "7 attempts, 5 reached" in figure.axes[0].get_title()
 
 
 def test_success_curve_from_attempts_names_the_target():
     attempts = _attempts("adam", 0.9, [100, 200, 300, None, None])
     figure = plot_success_curve(attempts)
-    assert figure.axes[0].get_title().startswith("val_accuracy target 0.9: 5 runs, 3 reached")
+    assert figure.axes[0].get_title().startswith("val_accuracy target 0.9: 5 attempts, 3 reached")
     np.testing.assert_array_equal(_artist(figure, "success").get_ydata(), [0, 0.2, 0.4, 0.6, 0.6])
 
 

@@ -36,10 +36,11 @@ class EffortTensorBoard(keras.callbacks.Callback):
     attempts as TensorBoard's step (groups sort so that the monitored metric comes first):
 
     - `effort/<monitor>` at every check, and `effort/target` beside it;
-    - `effort_attempts/table`, a text table of the attempts so far (start and end step,
+    - `effort_attempts/table/NNNNNN`, a text table of the attempts (start and end step,
       steps, outcome), at each attempt's end: the restart boundaries, as text that no
-      smoothing can blur; and `effort_attempts/records`, the same attempts for the **Effort**
-      dashboard (`keras_effort.report.tensorboard_plugin`), which draws them as a timeline;
+      smoothing can blur; and `effort_attempts/records/NNNNNN`, the same attempts for the
+      **Effort** dashboard (`keras_effort.report.tensorboard_plugin`), which draws them as a
+      timeline. Each tag holds a chunk of 32 attempts, so the events grow linearly;
     - `rates/learning_rate`, the rate the optimizer uses (a schedule's current value), and
       `learned/<name>` for optimizers that adapt their own hyperparameters (anything with a
       `learned_hyperparameters` dict, such as keras-effort's hypergradient optimizers and
@@ -165,15 +166,18 @@ class EffortTensorBoard(keras.callbacks.Callback):
         import tensorflow as tf
 
         stopping = self._stopping
+        # Only the attempt's chunk is rewritten: the event file grows linearly with attempts.
+        index, chunk = len(self.timeline) - 1, effort_summary.chunk(self.timeline)
         with self._writer.as_default(step=end):
             tf.summary.write(
-                effort_summary.ATTEMPTS_TAG,
-                tf.constant(
-                    effort_summary.payload(stopping.monitor, stopping.target.value, self.timeline)
-                ),
+                effort_summary.attempts_tag(index),
+                tf.constant(effort_summary.payload(stopping.monitor, stopping.target.value, chunk)),
                 metadata=effort_summary.summary_metadata(),
             )
-            tf.summary.text(effort_summary.ATTEMPTS_TABLE_TAG, _attempts_table(self.timeline))
+            tf.summary.text(
+                effort_summary.attempts_tag(index, effort_summary.ATTEMPTS_TABLE_TAG),
+                _attempts_table(chunk),
+            )
 
     def on_training_end(self, source: TargetStopping | Restarts) -> None:
         """Called by the source when its training ends: write the run's results and close.

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import numbers
 import statistics
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -30,6 +30,8 @@ MEASURES = ("expected", "koza")
 # Relative slack when rounding R(z, i) up: ln(1-z) / ln(1-P) is an exact integer for some
 # (z, P) pairs, e.g. z=0.99, P=0.9 gives 2, but its floating-point value may sit just above.
 _CEIL_SLACK = 1e-9
+# Run indices drawn per block of bootstrap resamples: bounds the memory of `confidence_interval`.
+_BOOTSTRAP_BLOCK = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -153,15 +155,6 @@ class RuntimeDistribution:
             steps.append(attempt.steps if attempt.reached else None)
             budgets.append(observed_until(attempt))
         return cls(steps, budgets)
-
-    @classmethod
-    def _from_observations(
-        cls, observed: np.ndarray, reached: np.ndarray, horizon: int
-    ) -> RuntimeDistribution:
-        """Build from already-validated arrays (used by the bootstrap)."""
-        distribution = cls.__new__(cls)
-        distribution._init_from_observations(observed, reached, horizon)
-        return distribution
 
     def _init_from_observations(
         self, observed: np.ndarray, reached: np.ndarray, horizon: int
@@ -375,48 +368,95 @@ class RuntimeDistribution:
         check_measure(measure)
         level = _check_probability(level, "level")
         z = _check_probability(z)
-        estimates = self.bootstrap(
-            lambda resampled: measure_effort(resampled, measure, z), n_boot, seed
-        )
+        estimates = self.bootstrap(measure, n_boot, seed, z)
         tail = (1.0 - level) / 2.0
         low = np.quantile(estimates, tail, method="lower")
         high = np.quantile(estimates, 1.0 - tail, method="higher")
         return float(low), float(high)
 
     def bootstrap(
-        self,
-        statistic: Callable[[RuntimeDistribution], float],
-        n_boot: int = 1000,
-        seed: int | None = 0,
+        self, statistic: str, n_boot: int = 1000, seed: int | None = 0, z: float = 0.99
     ) -> np.ndarray:
         """A statistic of the distribution over bootstrap resamples of its runs.
 
-        Runs are resampled with replacement, each keeping its censoring, and the resample's
-        horizon is this distribution's.
+        Runs are resampled with replacement, each keeping its censoring, and a resample's
+        horizon is this distribution's. Resamples are drawn in blocks and estimated together,
+        a block at a time, so that memory stays bounded; the draws are those of one resample
+        after another.
 
         Args:
-            statistic: computes one number from a resampled `RuntimeDistribution`.
+            statistic: an effort measure (`"koza"` at `z`, `"expected"` for `l(c*)`), or
+                `"restart_gain"`, `l(horizon) / l(c*)`.
             n_boot: the number of resamples, at least 1.
             seed: seed of the resampling generator.
+            z: the success probability of Koza's effort.
 
         Returns:
-            The `n_boot` values of `statistic`, in the order drawn.
+            The `n_boot` values, in the order drawn: `inf` effort, and `nan` restart gain,
+            for a resample in which no run succeeded.
 
         Raises:
-            ValueError: if `n_boot` is not an int >= 1.
+            ValueError: if `statistic` is unknown or `n_boot` is not an int >= 1.
         """
+        if statistic != "restart_gain":
+            check_measure(statistic)
         if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 1:
             raise ValueError(f"`n_boot` must be an int >= 1, got {n_boot!r}")
         rng = np.random.default_rng(seed)
-        values = np.empty(n_boot)
-        for b in range(n_boot):
-            sample = rng.integers(0, self.runs, self.runs)
-            values[b] = statistic(
-                RuntimeDistribution._from_observations(
-                    self._observed[sample], self._reached[sample], self._horizon
+        block = max(1, _BOOTSTRAP_BLOCK // self.runs)
+        return np.concatenate(
+            [
+                self._resampled(
+                    rng.integers(0, self.runs, (min(block, n_boot - start), self.runs)),
+                    statistic,
+                    z,
                 )
+                for start in range(0, n_boot, block)
+            ]
+        )
+
+    def _resampled(self, samples: np.ndarray, statistic: str, z: float) -> np.ndarray:
+        """`statistic` of each resample, a row of run indices, as the methods compute it.
+
+        Each resample's Kaplan-Meier estimate is computed on the grid of the distinct
+        observed steps (a step where a resample has no success leaves `P` unchanged), all
+        resamples at once, with the plain fraction where no run is censored before the last
+        success, as `_init_from_observations` does.
+        """
+        grid, cell = np.unique(self._observed, return_inverse=True)
+        count, width = samples.shape
+        rows = np.arange(count)[:, None] * grid.size + cell[samples]
+        total = np.bincount(rows.ravel(), minlength=count * grid.size).reshape(count, -1)
+        events = np.bincount(
+            rows.ravel(), weights=self._reached[samples].ravel(), minlength=count * grid.size
+        ).reshape(count, -1)
+        at_risk = width - np.cumsum(total, axis=1) + total
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hazard = np.where(events > 0, events / at_risk, 0.0)
+        kaplan_meier = 1.0 - np.cumprod(1.0 - hazard, axis=1)
+        success = events > 0
+        censored = total > events
+        reached = success.any(axis=1)
+        last_success = np.where(reached, grid.size - 1 - np.argmax(success[:, ::-1], axis=1), -1)
+        first_censored = np.where(censored.any(axis=1), np.argmax(censored, axis=1), grid.size)
+        plain = (first_censored >= last_success)[:, None]
+        probability = np.where(plain, np.cumsum(events, axis=1) / width, kaplan_meier)
+        # Where a resample has no success so far, P = 0 and the cost is not used: no warnings.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if statistic == "koza":
+                return np.where(success, grid * _runs_needed(z, probability), np.inf).min(axis=1)
+            survival_before = np.concatenate(
+                (np.ones((count, 1)), 1.0 - probability[:, :-1]), axis=1
             )
-        return values
+            area = np.cumsum(np.diff(grid, prepend=0.0) * survival_before, axis=1)
+            optimal = np.where(success, area / probability, np.inf).min(axis=1)
+            if statistic == "expected":
+                return optimal
+            # l(horizon): the area to the last success, then flat survival up to the horizon.
+            last = np.arange(count), np.maximum(last_success, 0)
+            p_last = probability[last]
+            single_run = (area[last] + (1.0 - p_last) * (self._horizon - grid[last[1]])) / p_last
+            return np.where(reached, single_run / optimal, np.nan)
 
 
 def check_measure(measure: str) -> str:

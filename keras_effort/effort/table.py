@@ -54,6 +54,10 @@ class EffortSummary:
         restart_gain_interval: the 95% bootstrap interval of `restart_gain` over runs
             (`None` without a bootstrap); a resample with no success counts as anything
             from 1 to `inf`.
+        censored_steps: the first and last step at which a run that did not reach the
+            target was censored (`None` when every run reached it).
+        censored_early: the runs censored before the horizon: they say nothing of the steps
+            past their cutoff, where the estimates rest on the runs that went on.
     """
 
     target: float
@@ -71,6 +75,13 @@ class EffortSummary:
     z: float = 0.99
     restart_gain: float = math.nan
     restart_gain_interval: tuple[float, float] | None = None
+    censored_steps: tuple[int, int] | None = None
+    censored_early: int = 0
+
+    @property
+    def censored(self) -> int:
+        """The runs that did not reach the target (censored at their budget)."""
+        return self.runs - self.successes
 
     def as_dict(self) -> dict[str, object]:
         """The row as a plain dict (JSON-friendly apart from `inf`)."""
@@ -103,6 +114,7 @@ def summarize(
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
         raise ValueError(f"`n_boot` must be an int >= 0, got {n_boot!r}")
     koza = distribution.koza_effort(z)
+    censored = distribution.censoring_steps()
     optimal = distribution.expected_steps()
     single_run = distribution.expected_steps(distribution.horizon)
     gain = restart_gain(distribution)
@@ -135,6 +147,8 @@ def summarize(
         z=z,
         restart_gain=gain,
         restart_gain_interval=interval,
+        censored_steps=(int(censored[0]), int(censored[-1])) if censored.size else None,
+        censored_early=int((censored < distribution.horizon).sum()),
     )
 
 
@@ -157,7 +171,7 @@ def restart_gain(distribution: RuntimeDistribution) -> float:
 def _restart_gain_interval(
     distribution: RuntimeDistribution, n_boot: int, seed: int | None
 ) -> tuple[float, float]:
-    gains = distribution.bootstrap(restart_gain, n_boot, seed)
+    gains = distribution.bootstrap("restart_gain", n_boot, seed)
     tail = (1.0 - REGIME_LEVEL) / 2.0
     # A resample with no success says nothing: it stretches the interval both ways.
     low = np.quantile(np.where(np.isnan(gains), 1.0, gains), tail, method="lower")

@@ -355,6 +355,48 @@ class Ledger:
             )
         return runtime_distribution_of(attempts)
 
+    def runtime_distributions(
+        self, experiment: str | None = None
+    ) -> dict[tuple[str, str, float], RuntimeDistribution]:
+        """The runtime distribution at every target, read in bulk, in the order of `targets`.
+
+        One query of the columns the censoring rule needs (`RuntimeDistribution.from_attempts`
+        on each target's attempts), without building `Attempt` records: a report of 100,000
+        attempts reads them in a fraction of the time `attempts()` takes.
+
+        Args:
+            experiment: only this experiment (default: all).
+
+        Returns:
+            `{(experiment, target_metric, target_value): distribution}`.
+
+        Raises:
+            LedgerError: naming the target, when its rows are not valid attempts (a row
+                written by hand or by another program).
+        """
+        where, parameters = self._where(experiment=experiment)
+        rows = self._query(
+            "SELECT experiment, target_metric, target_value, steps, reached, budget "
+            f"FROM attempts {where} ORDER BY id",
+            parameters,
+        )
+        groups: dict[tuple[str, str, float], list[_Observed]] = {}
+        for row in rows:
+            key = (row["experiment"], row["target_metric"], row["target_value"])
+            groups.setdefault(key, []).append(
+                _Observed(row["steps"], row["reached"] == 1, row["budget"])
+            )
+        distributions = {}
+        for key, observed in groups.items():
+            try:
+                distributions[key] = RuntimeDistribution.from_attempts(observed)
+            except (TypeError, ValueError) as error:
+                raise LedgerError(
+                    f"the rows of {key} in the ledger {self.location} are not valid attempts: "
+                    f"{error}"
+                ) from None
+        return distributions
+
     def to_dicts(self, experiment: str | None = None) -> list[dict[str, Any]]:
         """All attempts as plain dicts (config as a dict, curve as a list of pairs)."""
         return [asdict(attempt) for attempt in self.attempts(experiment)]
@@ -537,3 +579,12 @@ def _attempt_from_row(row: dict[str, Any], location: str) -> Attempt:
         raise LedgerError(
             f"row {row.get('id')} of the ledger {location} is not a valid attempt: {error}"
         ) from None
+
+
+class _Observed:
+    """What the censoring rule reads of an attempt (`keras_effort.effort.AttemptLike`)."""
+
+    __slots__ = ("budget", "reached", "steps")
+
+    def __init__(self, steps: int, reached: bool, budget: int | None) -> None:
+        self.steps, self.reached, self.budget = steps, reached, budget

@@ -20,6 +20,7 @@ from keras_effort.report.tables import (
     effort_table_cells,
     ledger_report,
     report_as_json,
+    report_rows,
 )
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "plot_restart_cost",
     "plot_success_curve",
     "report_as_json",
+    "report_rows",
 ]

@@ -17,6 +17,7 @@ import numpy as np
 from keras_effort import __version__
 from keras_effort.ledger import Attempt, Ledger
 from keras_effort.report.plots import (
+    hardest_shared_target,
     plot_ecdf_comparison,
     plot_effort_against_target,
     plot_performance_profile,
@@ -32,7 +33,7 @@ from keras_effort.report.suite import (
     suite_rows,
     suite_scores,
 )
-from keras_effort.report.tables import LedgerReportRow, effort_table_cells, ledger_report
+from keras_effort.report.tables import LedgerReportRow, effort_table_cells, report_rows
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -47,6 +48,8 @@ figure { margin: 1em 0; } img { max-width: 100%; }
 """
 
 _LEGEND = (
+    "attempts: the attempts at the target (a run with restarts makes several); censored: "
+    "those cut off without reaching it, and the steps they were cut at. "
     "Steps are gradient steps. Koza E(z): total steps of independent runs cut at a step so "
     "that one succeeds with probability z. l(c): expected total steps when restarting at "
     "cutoff c until success; c* minimises it; l(budget) is one long run. regime: 'restarts' "
@@ -66,10 +69,10 @@ def html_report(
     """One HTML page with every experiment's effort table and figures.
 
     Per experiment and metric: its table (as `keras-effort report` prints it), effort against
-    target (when it has several targets), success curves at up to six targets, and the restart
-    cost at the target it reached least often (but at least once). With several experiments, a
-    comparison: success curves at the hardest target they all reached and the performance
-    profile over their shared targets.
+    target (with one target, its efforts and their intervals), success curves at up to six
+    targets, and the restart cost at the target it reached least often (but at least once).
+    With several experiments, a comparison: success curves at the hardest target they all
+    reached and the performance profile over their shared targets.
 
     Args:
         ledger: the ledger to read.
@@ -81,9 +84,11 @@ def html_report(
     Returns:
         The page, as a string.
     """
-    rows = ledger_report(ledger, experiment, z, n_boot)
-    attempts = ledger.attempts(experiment)
-    title = title or f"Effort report: {ledger.path or 'in-memory ledger'}"
+    attempts = ledger.attempts(experiment)  # read once: the tables and figures share them
+    rows = report_rows(attempts, z, n_boot)
+    # `location` names a database without its password.
+    where = "in-memory ledger" if ledger.path is None and ledger.url is None else ledger.location
+    title = title or f"Effort report: {where}"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
@@ -92,10 +97,11 @@ def html_report(
     ]
     if not rows:
         parts.append("<p>The ledger has no attempts.</p>")
-    groups = dict.fromkeys((row.experiment, row.metric) for row in rows)
-    for index, (name, metric) in enumerate(groups):
+    groups: dict[tuple[str, str], list[Attempt]] = {}
+    for attempt in attempts:
+        groups.setdefault((attempt.experiment, attempt.target_metric), []).append(attempt)
+    for index, ((name, metric), group_attempts) in enumerate(groups.items()):
         group_rows = [r for r in rows if (r.experiment, r.metric) == (name, metric)]
-        group_attempts = [a for a in attempts if (a.experiment, a.target_metric) == (name, metric)]
         parts += _experiment_section(index, name, metric, group_rows, group_attempts, z, n_boot)
     names = list(dict.fromkeys(row.experiment for row in rows))
     if len(names) > 1:
@@ -124,9 +130,8 @@ def _experiment_section(
         _table(rows),
     ]
     targets = sorted({row.summary.target for row in rows})
-    if len(targets) > 1:
-        figure = plot_effort_against_target(attempts, z=z, n_boot=min(n_boot, 200))
-        parts.append(_figure(figure, f"{label}: effort against target"))
+    figure = plot_effort_against_target(attempts, z=z, n_boot=min(n_boot, 200))
+    parts.append(_figure(figure, f"{label}: effort against target"))
     # More curves than this in one figure cannot be told apart: show targets spread evenly.
     spread = np.unique(np.linspace(0, len(targets) - 1, 6).round().astype(int))
     by_target = {
@@ -164,7 +169,7 @@ def _comparison_section(attempts: list[Attempt], z: float) -> list[str]:
         if len(names) < 2 or not shared:
             continue
 
-        hardest = _hardest_shared_target(at_metric, names, shared)
+        hardest = hardest_shared_target(at_metric)
         curves = {
             n: [a for a in at_metric if a.experiment == n and a.target_value == hardest]
             for n in names
@@ -183,25 +188,6 @@ def _comparison_section(attempts: list[Attempt], z: float) -> list[str]:
         )
     parts.append("</section>")
     return parts
-
-
-def _hardest_shared_target(attempts: list[Attempt], names: list[str], shared: set[float]) -> float:
-    """The shared target with the fewest successes that every experiment reached at least once.
-
-    Hardness is counted in successes, so it holds for metrics better low as well as high.
-    Without such a target, the shared target with the most successes.
-    """
-    successes = {
-        target: [
-            sum(a.reached for a in attempts if a.experiment == name and a.target_value == target)
-            for name in names
-        ]
-        for target in sorted(shared)
-    }
-    reached_by_all = [t for t, counts in successes.items() if min(counts) > 0]
-    if reached_by_all:
-        return min(reached_by_all, key=lambda t: sum(successes[t]))
-    return max(successes, key=lambda t: sum(successes[t]))
 
 
 def _suite_section(attempts: list[Attempt]) -> list[str]:

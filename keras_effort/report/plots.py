@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 # What a figure is drawn from: a distribution, or the attempts at one target.
 Source = Union[RuntimeDistribution, Sequence[Attempt]]  # noqa: UP007 (a runtime alias on 3.10)
 
+# Dash patterns of overlaid curves, so that coinciding curves stay apart.
+LINE_STYLES = ("-", "--", "-.", ":", (0, (5, 1, 1, 1, 1, 1)))
 REGIME_COLORS = {
     "single run": "#dbe9f6",
     "tie": "#efe9dc",
@@ -43,8 +45,9 @@ def plot_success_curve(source: Source, *, level: float = 0.95, title: str | None
     """The estimated probability of reaching the target within a number of steps.
 
     Draws the Kaplan-Meier `P(T <= steps)` as a step function with its pointwise confidence
-    band (`RuntimeDistribution.success_interval`), a tick where each failed run was censored,
-    and the runs count in the title.
+    band (`RuntimeDistribution.success_interval`), a tick where each failed attempt was
+    censored, and the attempts count in the title, with how many were cut off before the
+    horizon: past their cutoffs the curve rests on the attempts that ran on.
 
     Args:
         source: a `RuntimeDistribution`, or the `Attempt`s at one target.
@@ -74,6 +77,17 @@ def plot_success_curve(source: Source, *, level: float = 0.95, title: str | None
         label="P(T ≤ steps), Kaplan-Meier",
     )
     censored = distribution.censoring_steps()
+    at, count = np.unique(censored, return_counts=True)
+    for step, n in zip(at[count > 1].tolist(), count[count > 1].tolist(), strict=True):
+        ax.annotate(  # several attempts cut at one step show as one tick: count them
+            f"×{n}",
+            (step, float(distribution.success_probability(step))),
+            xytext=(0, 9),
+            textcoords="offset points",
+            ha="center",
+            fontsize="small",
+            color="C3",
+        )
     ax.plot(
         censored,
         distribution.success_probability(censored),
@@ -83,7 +97,7 @@ def plot_success_curve(source: Source, *, level: float = 0.95, title: str | None
         markeredgewidth=1.5,
         color="C3",
         gid="censored",
-        label=f"run censored (did not reach), {censored.size}",
+        label=f"attempt censored (cut off, did not reach): {censored.size}",
     )
     ax.plot([], [], color="C0", alpha=0.3, linewidth=8, label=f"{level:.0%} pointwise band")
     ax.set_xlim(0, curve.horizon * 1.02)  # censoring ticks at the horizon stay visible
@@ -91,10 +105,16 @@ def plot_success_curve(source: Source, *, level: float = 0.95, title: str | None
     ax.set_xlabel("gradient steps")
     ax.set_ylabel("probability of having reached the target")
     ax.legend(loc="best")  # out of the way of the curve, wherever it runs
-    ax.set_title(
-        title
-        or f"{_target_label(source)}{distribution.runs} runs, {distribution.successes} reached"
+    early = int((censored < distribution.horizon).sum())
+    default = (
+        f"{_target_label(source)}{distribution.runs} attempts, {distribution.successes} reached"
     )
+    if early:
+        default += (
+            f"\n{early} cut off before step {distribution.horizon:,}: past their cutoffs the "
+            "curve rests on the attempts that ran on"
+        )
+    ax.set_title(_literal(title or default), fontsize="medium")
     return figure
 
 
@@ -163,22 +183,42 @@ def plot_effort_against_target(
             ).T
             low = np.where(np.isfinite(low), low, np.nan)
             high = np.minimum(high, ceiling)
-            ax.fill_between(targets, low, high, color=color, alpha=0.15, linewidth=0)
+            if targets.size > 1:
+                ax.fill_between(targets, low, high, color=color, alpha=0.15, linewidth=0)
+            else:  # a band of one target has no width: draw the interval as a bar
+                middle = np.where(np.isfinite(series[name]), series[name], low)
+                ax.errorbar(
+                    targets + (0.002 if name == "koza" else -0.002) * max(abs(targets[0]), 1),
+                    middle,
+                    yerr=[middle - low, high - middle],
+                    color=color,
+                    alpha=0.6,
+                    capsize=6,
+                    linewidth=2,
+                    linestyle="none",
+                )
             ax.plot(targets, low, color=color, linewidth=0, gid=f"{name}-low")
             ax.plot(targets, high, color=color, linewidth=0, gid=f"{name}-high")
     ax.set_yscale("log")
     _plain_log_scale(ax.yaxis)
     ax.set_ylim(top=ceiling)
-    ax.set_xlabel(f"target {_metric_label(sources)}")
+    ax.set_xlabel(_literal(f"target {_metric_label(sources)}"))
+    if targets.size < 6:  # label every target, and only those
+        ax.set_xticks(targets, [f"{t:g}" for t in targets])
     ax.set_ylabel("gradient steps (log scale)")
-    if n_boot > 0:
+    if n_boot > 0 and targets.size > 1:
         band = f"{level:.0%} bootstrap band (in each measure's colour)"
         ax.plot([], [], color="0.5", alpha=0.3, linewidth=8, label=band)
+    elif n_boot > 0:
+        ax.errorbar(
+            [], [], yerr=[], color="0.5", capsize=6, label=f"{level:.0%} bootstrap interval"
+        )
     for regime in dict.fromkeys(s.regime for s in summaries):
         ax.fill_between([], [], color=REGIME_COLORS[regime], label=f"regime: {regime}")
     ax.legend(loc="upper left", fontsize="small")
     runs = sorted({s.runs for s in summaries})
-    ax.set_title(title or f"Effort against target ({'/'.join(map(str, runs))} runs per target)")
+    per_target = "/".join(map(str, runs))
+    ax.set_title(_literal(title or f"Effort against target ({per_target} attempts per target)"))
     return figure
 
 
@@ -233,12 +273,18 @@ def plot_restart_cost(source: Source, *, points: int = 400, title: str | None = 
         gid="budget",
         label=f"one long run: l(budget) = {single:,.0f}",
     )
-    ax.set_yscale("log")
-    _plain_log_scale(ax.yaxis)
+    finite = cost[np.isfinite(cost)]
+    logarithmic = finite.size > 0 and finite.max() >= 10 * finite.min()
+    if logarithmic:  # within one decade a log axis would show a single tick
+        ax.set_yscale("log")
+        _plain_log_scale(ax.yaxis)
     ax.set_xlabel("restart cutoff c (gradient steps)")
-    ax.set_ylabel("expected total steps l(c) (log scale)")
-    ax.legend(loc="upper right")
-    ax.set_title(title or f"{_target_label(source)}restart cost, {distribution.runs} runs")
+    ax.set_ylabel("expected total steps l(c)" + (" (log scale)" if logarithmic else ""))
+    # Below the axes: inside, it would hide the curve wherever it runs.
+    figure.legend(loc="outside lower center", ncols=3, fontsize="small")
+    ax.set_title(
+        _literal(title or f"{_target_label(source)}restart cost, {distribution.runs} attempts")
+    )
     return figure
 
 
@@ -258,14 +304,19 @@ def plot_ecdf_comparison(sources: Mapping[str, Source], *, title: str | None = N
     for index, (label, distribution) in enumerate(distributions.items()):
         curve = distribution.success_curve()
         steps, probability = _step_arrays(curve.steps, curve.probability, curve.horizon)
+        early = int((distribution.censoring_steps() < distribution.horizon).sum())
+        cut = f", {early} cut off early" if early else ""
+        # Curves often coincide: each its own dash pattern, drawn thinner over the earlier
+        # ones, so that one lying on another still shows.
         ax.step(
             steps,
             probability,
             where="post",
             color=f"C{index % 10}",
-            linewidth=2,
+            linewidth=max(3.0 - 0.5 * index, 1.2),
+            linestyle=LINE_STYLES[index % len(LINE_STYLES)],
             gid=label,
-            label=f"{label} ({distribution.successes}/{distribution.runs} reached)",
+            label=_literal(f"{label} ({distribution.successes}/{distribution.runs} reached{cut})"),
         )
     ax.set_xlim(0, horizon)
     ax.set_ylim(-0.02, 1.02)
@@ -273,7 +324,7 @@ def plot_ecdf_comparison(sources: Mapping[str, Source], *, title: str | None = N
     ax.set_ylabel("probability of having reached the target")
     ax.legend(loc="best")
     first = next(iter(sources.values()))
-    ax.set_title(title or f"{_target_label(first)}success curves (Kaplan-Meier)")
+    ax.set_title(_literal(title or f"{_target_label(first)}success curves (Kaplan-Meier)"))
     return figure
 
 
@@ -329,7 +380,16 @@ def plot_performance_profile(
     profile = performance_profile(efforts, taus)
     figure, ax = _figure()
     for index, (name, rho) in enumerate(profile.items()):
-        ax.step(taus, rho, where="post", color=f"C{index % 10}", linewidth=2, gid=name, label=name)
+        ax.step(
+            taus,
+            rho,
+            where="post",
+            color=f"C{index % 10}",
+            linewidth=max(3.0 - 0.5 * index, 1.2),
+            linestyle=LINE_STYLES[index % len(LINE_STYLES)],
+            gid=name,
+            label=_literal(name),
+        )
     ax.set_xscale("log")
     _plain_log_scale(ax.xaxis)
     ax.set_ylim(-0.02, 1.02)
@@ -338,11 +398,23 @@ def plot_performance_profile(
     which = "the target" if len(common) == 1 else f"the {len(common)} targets"
     ax.set_ylabel(f"share of {which}")
     ax.legend(loc="lower right")
-    ax.set_title(title or "Performance profile over targets")
+    default = "Performance profile over targets"
+    if len(profile) == 1:  # compared with itself, it is the best everywhere: say so
+        default += ": one experiment, the best at every target by definition"
+    ax.set_title(_literal(title or default))
     return figure
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def _literal(text: str) -> str:
+    """`text` as matplotlib draws it literally: a `$` would otherwise start mathtext.
+
+    Every text a figure draws that holds a name (an experiment, a metric, a title) goes
+    through here: `cost $x^$` would fail to parse, and `a$b$c` be drawn as maths.
+    """
+    return text.replace("$", r"\$")
 
 
 def _figure():
@@ -481,7 +553,7 @@ PLOT_KINDS = ("effort", "success", "restart", "ecdf", "profile")
 
 def ledger_figure(
     attempts: Sequence[Attempt],
-    kind: str = "effort",
+    kind: str | None = None,
     *,
     experiments: Sequence[str] | None = None,
     target: float | None = None,
@@ -495,7 +567,10 @@ def ledger_figure(
         attempts: the ledger's attempts (`Ledger.attempts()`).
         kind: `"effort"` (effort against target, one experiment), `"success"` or
             `"restart"` (one experiment at one target), `"ecdf"` (success curves of the
-            experiments at one target) or `"profile"` (their performance profile).
+            experiments at one target) or `"profile"` (their performance profile). Default:
+            `"effort"` for one experiment; for several, the comparison `"ecdf"` at the
+            hardest target they share (`hardest_shared_target`), and the first metric
+            recorded when `metric` is not given.
         experiments: the experiments to draw (default: all in `attempts`).
         target: the target value, for `"success"`, `"restart"` and `"ecdf"`; may be left out
             when the attempts have only one.
@@ -510,7 +585,7 @@ def ledger_figure(
         ValueError: naming the argument, when `kind` is unknown, or the experiments, metric or
             target asked for are not in `attempts`, or are needed to pick one and not given.
     """
-    if kind not in PLOT_KINDS:
+    if kind is not None and kind not in PLOT_KINDS:
         raise ValueError(f"`kind` must be one of {PLOT_KINDS}, got {kind!r}")
     selected = _attempts(attempts, "attempts")
     recorded = list(dict.fromkeys(a.experiment for a in selected))
@@ -521,8 +596,14 @@ def ledger_figure(
                 f"`experiment` {unknown[0]!r} has no attempts; recorded: {', '.join(recorded)}"
             )
         selected = [a for a in selected if a.experiment in experiments]
+    if kind is None and metric is None:
+        metric = selected[0].target_metric
     selected = _pick(selected, "metric", metric, lambda a: a.target_metric)
     names = list(dict.fromkeys(a.experiment for a in selected))
+    if kind is None:
+        kind = "effort" if len(names) == 1 else "ecdf"
+        if kind == "ecdf" and target is None:
+            target = hardest_shared_target(selected)
     if kind in ("effort", "success", "restart") and len(names) > 1:
         raise ValueError(
             f"`experiment`: the {kind!r} figure shows one experiment; pick one of "
@@ -540,6 +621,31 @@ def ledger_figure(
     return plot_ecdf_comparison(
         {name: [a for a in at_target if a.experiment == name] for name in names}
     )
+
+
+def hardest_shared_target(attempts: Sequence[Attempt]) -> float:
+    """The target of one metric that best tells experiments apart, to compare them at.
+
+    The shared target with the fewest successes that every experiment reached at least
+    once; without one, the shared target with the most successes; without a shared target,
+    the target with the most attempts. Hardness is counted in successes, so it holds for
+    metrics better low as well as high.
+
+    Args:
+        attempts: the attempts of several experiments at targets of one metric.
+    """
+    names = list(dict.fromkeys(a.experiment for a in attempts))
+    by_target: dict[float, dict[str, list[bool]]] = {}
+    for a in attempts:
+        by_target.setdefault(a.target_value, {}).setdefault(a.experiment, []).append(a.reached)
+    shared = {t: runs for t, runs in by_target.items() if len(runs) == len(names)}
+    if not shared:
+        return max(by_target, key=lambda t: sum(map(len, by_target[t].values())))
+    successes = {t: [sum(runs[name]) for name in names] for t, runs in sorted(shared.items())}
+    reached_by_all = [t for t, counts in successes.items() if min(counts) > 0]
+    if reached_by_all:
+        return min(reached_by_all, key=lambda t: sum(successes[t]))
+    return max(successes, key=lambda t: sum(successes[t]))
 
 
 def _pick(attempts: list[Attempt], name: str, wanted: object, key) -> list[Attempt]:

@@ -18,8 +18,9 @@ const COLUMNS = [
   ['experiment', 'experiment', String],
   ['metric', 'metric', String],
   ['target', 'target', formatTarget],
-  ['runs', 'runs', String],
+  ['attempts', 'runs', String],
   ['success', 'success_rate', formatPercent],
+  ['censored', 'censored_steps', formatCensored],
   ['median', 'median_steps', formatSteps],
   [(rows) => `Koza E(${rows.length ? rows[0].z : 0.99})`, 'koza_effort', formatSteps],
   ['c*', 'optimal_cutoff', (value) => (value === null ? '-' : formatSteps(value))],
@@ -119,18 +120,39 @@ function runView(run) {
 
 // ------------------------------------------------------------------ the table
 
-// As `keras-effort report`: a note column when some estimate rests on few successes.
+// As `keras-effort report` (keras_effort/report/tables.py): a note column when some estimate
+// rests on few successes (*) or on heavy censoring (**), explained under the table.
+const FEW_SUCCESSES_NOTE = (few) => `* fewer than ${few} attempts reached the target: a ` +
+    'rough estimate (see the bootstrap intervals)';
+const HEAVY_CENSORING_NOTE = '** most attempts were cut off (censored) before the longest ' +
+    'budget: they say nothing past their cutoff, so median, c* and l(c*) rest on the attempts ' +
+    "that ran longer (Kaplan-Meier), and can sit far from the share that reached ('success')";
+
 function isThin(row) {
   return row.successes > 0 && row.successes < state.fewSuccesses;
 }
 
+function isHeavilyCensored(row) {
+  return row.censored_early > row.runs / 2;
+}
+
 function formatNote(row) {
-  return isThin(row) ? `${row.successes} success${row.successes > 1 ? 'es' : ''}*` : '';
+  const notes = [];
+  if (isThin(row)) notes.push(`${row.successes} success${row.successes > 1 ? 'es' : ''}*`);
+  if (isHeavilyCensored(row)) notes.push(`${row.censored_early}/${row.runs} cut early**`);
+  return notes.join(', ');
+}
+
+function formatCensored(value, row) {  // `n at low-high`, as the report prints it
+  if (value === null) return '0';
+  const [low, high] = value.map(formatSteps);
+  return `${row.runs - row.successes} at ${low === high ? low : `${low}-${high}`}`;
 }
 
 function effortTable(rows, scope) {
   const table = element('table', {class: 'effort-table', 'data-scope': scope});
-  const columns = rows.some(isThin) ?
+  const noted = rows.some(isThin) || rows.some(isHeavilyCensored);
+  const columns = noted ?
       [...COLUMNS, ['note', 'successes', (value, row) => formatNote(row)]] : COLUMNS;
   const header = (name) => (typeof name === 'function' ? name(rows) : name);
   table.appendChild(element('tr', {}, ...columns.map(([name]) => element('th', {}, header(name)))));
@@ -146,7 +168,11 @@ function effortTable(rows, scope) {
     });
     table.appendChild(element('tr', {}, ...cells));
   }
-  return table;
+  const notes = [];
+  if (rows.some(isThin)) notes.push(FEW_SUCCESSES_NOTE(state.fewSuccesses));
+  if (rows.some(isHeavilyCensored)) notes.push(HEAVY_CENSORING_NOTE);
+  if (!notes.length) return table;
+  return element('div', {}, table, ...notes.map((note) => element('p', {class: 'note'}, note)));
 }
 
 // Python's round-half-even, so the figures read as `keras-effort report` prints them.
@@ -246,11 +272,11 @@ function successChart(curve) {
   return lineChart({
     title: `success P(T \u2264 c), ${curve.experiment}, ${curve.metric} \u2265 ` +
         `${formatTarget(curve.target)}: ${formatTick(last)} by step ${curve.horizon}`,
-    xLabel: 'steps of an attempt (+ censored attempts)', yDomain: [0, 1],
+    xLabel: 'steps of an attempt (red ticks: censored attempts, \u00d7n of them)',
+    yDomain: [0, 1.15],  // room for the counts above ticks at P = 1
     xMax: curve.horizon * 1.1,  // room after the last jump, which is often at the horizon
     series: [{points, colour: OUTCOME_COLOURS.reached}],
-    markers: [...counts.values()].map(
-        ({x, y, n}) => ({x, y, symbol: n > 1 ? `+\u00d7${n}` : '+'})),
+    markers: [...counts.values()].map(({x, y, n}) => ({x, y, n})),
     className: 'success-curve',
   });
 }
@@ -286,11 +312,24 @@ function lineChart({title, xLabel, series, yDomain, xMax, hline, vlines = [], ma
       fill: 'none', stroke: s.colour, 'stroke-width': 1.5,
     }));
   }
-  for (const marker of markers) {
+  // Censored attempts: a tick each, and their count (×n) above it; counts that would
+  // overlap their left neighbour's go a row higher.
+  const labelEnds = [];
+  for (const marker of [...markers].sort((a, b) => a.x - b.x)) {
+    const cx = x(marker.x), cy = y(marker.y);
+    plot.appendChild(svg('line', {
+      class: 'censored', 'data-count': marker.n, x1: cx, x2: cx, y1: cy - 5, y2: cy + 5,
+      stroke: '#c62828', 'stroke-width': 2,
+    }, svg('title', {}, `${marker.n} attempt(s) censored at step ${marker.x}`)));
+    if (marker.n < 2) continue;
+    const label = `\u00d7${marker.n}`, half = label.length * 3.5;
+    let row = 0;
+    while ((labelEnds[row] ?? -Infinity) > cx - half - 2) row += 1;
+    labelEnds[row] = cx + half;
     plot.appendChild(svg('text', {
-      class: 'censored', x: x(marker.x) - 4, y: y(marker.y) - 3, 'text-anchor': 'start',
-      style: 'font-size: 14px; fill: #333',
-    }, marker.symbol));
+      class: 'censored-count', x: cx, y: cy - 8 - 11 * row, 'text-anchor': 'middle',
+      style: 'font-size: 11px; fill: #c62828',
+    }, label));
   }
   return frame.node;
 }
