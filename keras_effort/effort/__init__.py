@@ -6,6 +6,7 @@ TensorBoard, reports, the tuner oracle) is computed here.
 
 from keras_effort.effort.distribution import (
     MEASURES,
+    UNITS,
     EffortEstimate,
     RuntimeDistribution,
     SuccessCurve,
@@ -27,6 +28,7 @@ from keras_effort.effort.target import Target, infer_direction
 __all__ = [
     "MEASURES",
     "SINGLE_RUN_TOLERANCE",
+    "UNITS",
     "EffortEstimate",
     "EffortSummary",
     "RuntimeDistribution",

@@ -17,15 +17,9 @@ from keras_effort.callbacks import EffortTensorBoard, Restarts, TargetStopping
 from keras_effort.callbacks.target_stopping import as_ledger
 from keras_effort.effort import Target
 from keras_effort.ledger import Attempt, Ledger
-from keras_effort.tuners import designs
-from keras_effort.tuners.oracle import (
-    EXECUTIONS,
-    MAX_SECONDS,
-    MAX_STEPS,
-    SEED,
-    STAGE,
-    EffortOracle,
-)
+from keras_effort.tuners import checks
+from keras_effort.tuners.oracle import EffortOracle
+from keras_effort.tuners.plan import EXECUTIONS, MAX_SECONDS, MAX_STEPS, SEED, STAGE
 
 # Checks of the target per execution when `check_every` is not given.
 _CHECKS_PER_EXECUTION = 20
@@ -83,10 +77,7 @@ class EffortTuner(keras_tuner.Tuner):
             raise ValueError(
                 "`executions_per_trial` belongs to the EffortOracle, which also sets it per stage"
             )
-        if check_every is not None and (
-            isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1
-        ):
-            raise ValueError(f"`check_every` must be an int >= 1 or None, got {check_every!r}")
+        checks.check_int("check_every", check_every, optional=True)
         ledger = as_ledger(ledger)
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
         # On a worker `self.oracle` becomes a gRPC client; the target and criterion are read from
@@ -109,20 +100,18 @@ class EffortTuner(keras_tuner.Tuner):
     @property
     def total_seconds(self) -> float:
         """Wall-clock seconds of training of all executions of the search so far."""
-        if isinstance(self.oracle, EffortOracle):
-            return self.oracle.total_seconds()
-        trials = self.oracle.get_best_trials(2**31 - 1)
-        return sum(
-            a.seconds or 0.0 for trial in trials for a in self.effort_oracle.attempts_of(trial)
-        )
+        return self.effort_oracle.scoring.total_seconds(self._all_trials())
 
     @property
     def total_steps(self) -> int:
         """Gradient steps run by all executions of all trials of the search so far."""
+        return self.effort_oracle.scoring.total_steps(self._all_trials())
+
+    def _all_trials(self) -> list[Trial]:
+        # On a worker the trials are the chief's, which its gRPC client hands out ranked.
         if isinstance(self.oracle, EffortOracle):
-            return self.oracle.total_steps()
-        trials = self.oracle.get_best_trials(2**31 - 1)
-        return sum(a.steps for trial in trials for a in self.effort_oracle.attempts_of(trial))
+            return list(self.oracle.trials.values())
+        return self.oracle.get_best_trials(2**31 - 1)
 
     def _ledger_path(self) -> str:
         return os.path.join(self.project_dir, "ledger.sqlite")
@@ -189,13 +178,7 @@ class EffortTuner(keras_tuner.Tuner):
 
             attempt = restarts.attempts[-1]
             attempts.append(attempt)
-            in_seconds = self.effort_oracle.budget_unit == "seconds"
-            cost = attempt.seconds if in_seconds else attempt.steps
-            key = designs.ranking_key(
-                cost if attempt.reached else math.inf,
-                attempt.best_value,
-                self.effort_oracle.direction,
-            )
+            key = self.effort_oracle.scoring.attempt_key(attempt)
             if best_key is None or key < best_key:
                 best_key = key
                 self._save_best_model(trial.trial_id, model)
