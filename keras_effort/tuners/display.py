@@ -41,44 +41,58 @@ class SearchDisplay:
             print(self.line(trial), flush=True)
 
     def line(self, trial: Trial) -> str:
-        """The trial's line: number, stage, configuration, outcome, budget spent, incumbent."""
+        """The trial's line: its `summary`, the search's totals, the incumbent, its duration."""
+        oracle = self.oracle
+        incumbent = oracle.incumbent()
+        best = "none yet"
+        if incumbent is not None:
+            best = f"trial {incumbent.trial_id}, {self._effort(incumbent.score)}"
+        seconds = time.perf_counter() - self._started.pop(trial.trial_id, time.perf_counter())
+        number = f"({oracle.start_order.index(trial.trial_id) + 1} of {oracle.max_trials})"
+        return (
+            f"{self.summary(trial, incumbent, number)} | search {oracle.total_steps():,} steps, "
+            f"{oracle.total_seconds():.0f} s | incumbent {best} [{seconds:.1f} s]"
+        )
+
+    def summary(self, trial: Trial, incumbent: Trial | None = None, number: str = "") -> str:
+        """The trial's id, stage, configuration, outcome and what it spent of its budget.
+
+        A screen or probe that reached the target faster than `incumbent` (any, when `None`)
+        says that it ranks after the trials measured with every seed all the same.
+
+        Args:
+            trial: the trial.
+            incumbent: the incumbent, or `None`.
+            number: written after the trial's id, e.g. `"(3 of 20)"`.
+        """
         oracle, values = self.oracle, trial.hyperparameters.values
         stage = values.get(STAGE, "")
-        head = f"Trial {trial.trial_id}/{oracle.max_trials} {_STAGE_NAMES.get(stage, stage):<7}"
+        head = " ".join(filter(None, (f"Trial {trial.trial_id}", number)))
+        head = f"{head} {_STAGE_NAMES.get(stage, stage):<7}"
         config = ", ".join(f"{k}={_format(v)}" for k, v in configuration(values).items())
         if trial.status != TrialStatus.COMPLETED:
             return f"{head} {config} | {str(trial.status).lower()}"
         attempts = oracle.attempts_of(trial)
         reached = sum(a.reached for a in attempts)
         executions = int(values.get(EXECUTIONS, len(attempts)))
-        criterion = _CRITERIA[oracle.criterion]
         outcome = f"reached {reached}/{len(attempts)}"
         if reached:
-            outcome += f", {criterion} {self._amount(trial.score)}"
+            outcome += f", {self._effort(trial.score)}"
         else:
             best = [a.best_value for a in attempts if a.best_value is not None]
             if best:
                 closest = max(best) if oracle.direction == "up" else min(best)
                 outcome += f", best {oracle.target.metric} {closest:.4g}"
-        incumbent = oracle.incumbent()
         if (
             len(attempts) < oracle.executions_per_trial
             and reached
             and (incumbent is None or trial.score < incumbent.score)
         ):
             outcome += (
-                f" (a {_STAGE_NAMES.get(stage, stage)}: ranks after trials measured with all "
+                f" ({_STAGE_NAMES.get(stage, stage)}: ranks after trials measured with all "
                 f"{oracle.executions_per_trial} seeds)"
             )
-        spent = self._spent(attempts, executions, values)
-        best = "none yet"
-        if incumbent is not None:
-            best = f"trial {incumbent.trial_id}, {criterion} {self._amount(incumbent.score)}"
-        seconds = time.perf_counter() - self._started.pop(trial.trial_id, time.perf_counter())
-        return (
-            f"{head} {config} | {outcome} | {spent} | search {oracle.total_steps():,} steps, "
-            f"{oracle.total_seconds():.0f} s | incumbent {best} [{seconds:.1f} s]"
-        )
+        return f"{head} {config} | {outcome} | {self._spent(attempts, executions, values)}"
 
     def _spent(self, attempts: list[Any], executions: int, values: dict[str, Any]) -> str:
         noun = "execution" if executions == 1 else "executions"
@@ -88,12 +102,13 @@ class SearchDisplay:
         used = sum(a.steps for a in attempts)
         return f"{used:,} of {executions} {noun} x {values.get(MAX_STEPS, 0):,} steps"
 
-    def _amount(self, score: float | None) -> str:
+    def _effort(self, score: float | None) -> str:
+        criterion = _CRITERIA[self.oracle.criterion]
         if score is None:
-            return "?"
+            return f"{criterion} ?"
         if self.oracle.budget_unit == "seconds":
-            return f"{score:.1f} s"
-        return f"{score:,.0f} steps"
+            return f"{criterion} {score:.1f} s"
+        return f"{criterion} {score:,.0f} steps"
 
     def get_state(self) -> dict[str, Any]:
         return {}

@@ -17,6 +17,7 @@ from keras_tuner.engine.trial import Trial, TrialStatus
 from keras_effort.effort import Target
 from keras_effort.ledger import Attempt
 from keras_effort.tuners import checks, designs, metrics, space
+from keras_effort.tuners.display import SearchDisplay
 from keras_effort.tuners.plan import (
     ANCHOR,
     BRIDGE,
@@ -141,6 +142,7 @@ class EffortOracle(keras_tuner.Oracle):
             max_retries_per_trial=max_retries_per_trial,
             max_consecutive_failed_trials=max_consecutive_failed_trials,
         )
+        self._display = SearchDisplay(self)  # one line per trial, not KerasTuner's tables
         if seed is not None:
             # KerasTuner replaces a seed of 0 by a random one; 0 is a seed like any other here.
             self.seed = self._seed_state = seed
