@@ -327,8 +327,10 @@ class EffortTuner(keras_tuner.Tuner):
         trials = self.oracle.get_best_trials(num_trials)
         print(f"Showing the {len(trials)} best {'trial' if len(trials) == 1 else 'trials'}")
         display = SearchDisplay(self.effort_oracle)
+        # Trials measured in full rank first: the first, if measured in full, is the incumbent.
+        full = trials and len(self.effort_oracle.attempts_of(trials[0])) >= seeds
         for trial in trials:
-            print(display.summary(trial))
+            print(display.summary(trial, trials[0] if full else None))
 
 
 class EffortSearch(EffortTuner):
