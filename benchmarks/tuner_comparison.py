@@ -619,11 +619,11 @@ def run_task(
     remeasure_seeds: int,
     save: Callable[[dict], dict],
     measured: list[dict[str, Any]] = (),
-    seconds: tuple[float, float] | None = None,
+    wall_budget: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """Every tuner at every seed (seed by seed, so a cut-short run stays balanced).
 
-    With `seconds`, `(search seconds, run seconds)`, searches are stopped by the wall clock.
+    With `wall_budget`, `(search seconds, run seconds)`, searches are stopped by the wall clock.
 
     After each search its chosen configuration and every configuration it held are re-measured
     and the result so far is passed to `save`, which returns the result as saved (merged with
@@ -637,15 +637,17 @@ def run_task(
         "runs": [],
         "machine": platform.platform(),
         "measured": list(remeasure.cache.values()),
-        "budget_unit": "steps" if seconds is None else "seconds",
+        "budget_unit": "steps" if wall_budget is None else "seconds",
     }
-    if seconds is not None:
-        result["tuning_seconds"], result["max_seconds"] = seconds
+    if wall_budget is not None:
+        result["tuning_seconds"], result["max_seconds"] = wall_budget
     saved = result
     for seed in seeds:
         for name in tuners:
             keras.backend.clear_session()
-            counter = StepCounter(task.tuning_steps) if seconds is None else Clock(seconds[0])
+            counter = (
+                StepCounter(task.tuning_steps) if wall_budget is None else Clock(wall_budget[0])
+            )
             trajectory = Trajectory(counter)
             started = time.perf_counter()
             with tempfile.TemporaryDirectory(prefix="tuner_comparison_") as directory:
@@ -659,7 +661,7 @@ def run_task(
                         seed,
                         directory,
                         trajectory,
-                        None if seconds is None else seconds[1],
+                        None if wall_budget is None else wall_budget[1],
                     )
             seconds = time.perf_counter() - started
             run = {

@@ -217,14 +217,14 @@ class EffortTuner(keras_tuner.Tuner):
         return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
     def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        """KerasTuner's model build and checks, without a full garbage collection per model.
+        """KerasTuner's model build and checks, with one full garbage collection, not two.
 
-        KerasTuner clears the session with `gc.collect()` before every model, twice; on a
-        TensorFlow heap each full collection takes a large share of a short trial (a third of a
-        staged search's time on digits, see docs/tuner.md) and frees nothing Python's own
-        collector would not free as the search goes on.
+        KerasTuner runs `gc.collect()` before every model and clears the session, which runs
+        another; on a TensorFlow heap each full collection takes a share of a short trial (see
+        docs/tuner.md). The session's clearing collects once; skipping that too leaves the
+        old models' cycles to Python's own collector, which then runs amid the next tracing.
         """
-        keras.backend.clear_session(free_memory=False)
+        keras.backend.clear_session()
         model = self._build_hypermodel(hp)
         if not isinstance(model, keras.Model):
             raise keras_tuner.errors.FatalTypeError(
