@@ -1,4 +1,4 @@
-"""EffortSearch against KerasTuner and Optuna at equal gradient-step budgets.
+"""EffortSearch against KerasTuner and Optuna at equal gradient-step (or wall-clock) budgets.
 
 Every tuner searches the same five-dimensional space (learning rate, batch size, width, depth,
 optimizer, including keras-effort's `HypergradientAdam`) on the same task, and every one of them
@@ -20,9 +20,16 @@ Then each tuner's chosen configuration (and every configuration it held as its b
 search) is re-measured from fresh seeds, each run up to `2 * max_steps` steps: `l(c*)` with a 90%
 bootstrap interval, from `keras_effort.effort`. Reported per task: the median over search seeds
 of the chosen configuration's `l(c*)`, and the tuning steps a tuner needed to first hold a
-configuration within 1.25x of the best `l(c*)` any tuner found.
+configuration within 1.25x of the best `l(c*)` any tuner found, and the tuning seconds (wall
+clock from the search's start) it needed for that.
+
+With `--budget-unit seconds` every tuner is stopped by the same wall-clock budget instead
+(`SECONDS`, or `--tuning-seconds`): the search's clock starts with it and ends the `fit` running
+when it runs out; EffortSearch then also budgets and ranks its runs in seconds
+(`budget_unit="seconds"`, each run allowed the task's `max_seconds`, `max_steps` staying a cap).
 
     python benchmarks/tuner_comparison.py --quick           # smoke test, a few minutes
+    python benchmarks/tuner_comparison.py --tasks digits --budget-unit seconds --seeds 0 1 2
     python benchmarks/tuner_comparison.py                   # the full comparison (hours)
     python benchmarks/tuner_comparison.py --tasks digits --seeds 0 1 2
     python benchmarks/tuner_comparison.py --report          # table and plot from saved JSON
@@ -34,8 +41,8 @@ With `--merge` the runs and measurements already saved for the task are kept: on
 fresh seeds are the same), and several such processes may add to one task's file at once.
 
 Writes `benchmarks/results/tuner_comparison_<task>.json` per task (`_quick` in quick mode,
-`_tuning<N>` or `_max<N>` with a budget overridden) and draws `docs/img/tuner_comparison.png`
-from every saved task at the standard budgets.
+`_tuning<N>` or `_max<N>` with a budget overridden, `_seconds<N>` with a budget in seconds) and
+draws `docs/img/tuner_comparison.png` from every saved task at the standard step budgets.
 """
 
 from __future__ import annotations
@@ -136,6 +143,10 @@ TASKS = {
     "digits": Task("digits", "digits", "mlp", 0.95, 100, 800),
     "mnist1d_conv": Task("mnist1d_conv", "mnist1d", "conv", 0.7, 1000, 10_000),
 }
+# Wall-clock budgets of `--budget-unit seconds`: (one search's seconds, one run's seconds), set
+# so that a search fits about as many runs as its step budget does on one CPU core.
+SECONDS = {"mnist1d": (60.0, 4.0), "digits": (30.0, 2.0), "mnist1d_conv": (150.0, 10.0)}
+
 QUICK = {
     "mnist1d": Task("mnist1d", "mnist1d", "mlp", 0.5, 200, 600),
     "digits": Task("digits", "digits", "mlp", 0.95, 100, 400),
@@ -274,6 +285,31 @@ class StepCounter(keras.callbacks.Callback):
         self._fitting = None
 
 
+class Clock(StepCounter):
+    """A `StepCounter` whose search budget is wall-clock seconds from its creation.
+
+    It still counts steps; the `fit` running when the time runs out stops at its next batch
+    end, and the next `fit` does not start.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(limit=2**62)
+        self.seconds = seconds
+        self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        if self.elapsed() >= self.seconds:
+            raise BudgetSpent(f"the search spent its budget of {self.seconds:g} s")
+        super().on_train_begin(logs)
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.elapsed() >= self.seconds:
+            self.model.stop_training = True
+
+
 class StopAt(keras.callbacks.Callback):
     """Stops a run after `steps` gradient steps of this `fit`."""
 
@@ -332,15 +368,21 @@ class HyperModel(keras_tuner.HyperModel):
 
 
 class Trajectory:
-    """The configuration a tuner held as its best after each trial, and the steps spent then."""
+    """The configuration a tuner held as its best after each trial, and the steps spent then.
+
+    `seconds` holds, for each point, the wall-clock seconds since the search started.
+    """
 
     def __init__(self, counter: StepCounter) -> None:
         self.counter = counter
         self.points: list[tuple[int, dict[str, Any]]] = []
+        self.seconds: list[float] = []
+        self._started = time.perf_counter()
 
     def hold(self, config: dict[str, Any] | None) -> None:
         if config is not None:
             self.points.append((self.counter.total + self.counter.running(), config))
+            self.seconds.append(time.perf_counter() - self._started)
 
 
 def tracked(cls: type, trajectory: Trajectory) -> keras_tuner.Tuner:
@@ -357,8 +399,15 @@ def tracked(cls: type, trajectory: Trajectory) -> keras_tuner.Tuner:
 
 
 def run_keras_tuner(
-    name: str, task: Task, data: tuple, seed: int, directory: str, trajectory: Trajectory
+    name: str,
+    task: Task,
+    data: tuple,
+    seed: int,
+    directory: str,
+    trajectory: Trajectory,
+    max_seconds: float | None = None,
 ) -> dict[str, Any] | None:
+    """One KerasTuner search; with `max_seconds`, EffortSearch budgets its runs in seconds."""
     (x, y), validation = data
     counter = trajectory.counter
     common = {"directory": directory, "project_name": "search", "overwrite": True}
@@ -373,6 +422,8 @@ def run_keras_tuner(
             strategy="random" if "random" in name else "staged",
             seed=seed,
             check_every=CHECK_EVERY,
+            budget_unit="steps" if max_seconds is None else "seconds",
+            max_seconds=max_seconds,
             **common,
         )
         kwargs: dict[str, Any] = {}
@@ -568,8 +619,11 @@ def run_task(
     remeasure_seeds: int,
     save: Callable[[dict], dict],
     measured: list[dict[str, Any]] = (),
+    wall_budget: tuple[float, float] | None = None,
 ) -> dict[str, Any]:
     """Every tuner at every seed (seed by seed, so a cut-short run stays balanced).
+
+    With `wall_budget`, `(search seconds, run seconds)`, searches are stopped by the wall clock.
 
     After each search its chosen configuration and every configuration it held are re-measured
     and the result so far is passed to `save`, which returns the result as saved (merged with
@@ -583,19 +637,32 @@ def run_task(
         "runs": [],
         "machine": platform.platform(),
         "measured": list(remeasure.cache.values()),
+        "budget_unit": "steps" if wall_budget is None else "seconds",
     }
+    if wall_budget is not None:
+        result["tuning_seconds"], result["max_seconds"] = wall_budget
     saved = result
     for seed in seeds:
         for name in tuners:
             keras.backend.clear_session()
-            counter = StepCounter(task.tuning_steps)
+            counter = (
+                StepCounter(task.tuning_steps) if wall_budget is None else Clock(wall_budget[0])
+            )
             trajectory = Trajectory(counter)
             started = time.perf_counter()
             with tempfile.TemporaryDirectory(prefix="tuner_comparison_") as directory:
                 if name.startswith("Optuna"):
                     chosen = run_optuna(task, data, seed, trajectory)
                 else:
-                    chosen = run_keras_tuner(name, task, data, seed, directory, trajectory)
+                    chosen = run_keras_tuner(
+                        name,
+                        task,
+                        data,
+                        seed,
+                        directory,
+                        trajectory,
+                        None if wall_budget is None else wall_budget[1],
+                    )
             seconds = time.perf_counter() - started
             run = {
                 "tuner": name,
@@ -604,7 +671,12 @@ def run_task(
                 "seconds": seconds,
                 "chosen": chosen,
                 "chosen_l": remeasure(chosen)["l"] if chosen else math.inf,
-                "trajectory": [[steps, config] for steps, config in trajectory.points],
+                "trajectory": [
+                    [steps, config, round(elapsed, 2)]
+                    for (steps, config), elapsed in zip(
+                        trajectory.points, trajectory.seconds, strict=True
+                    )
+                ],
             }
             for _, config in trajectory.points:
                 remeasure(config, screen=True)
@@ -625,8 +697,8 @@ def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     Raises:
         ValueError: when the two were run on different tasks or re-measured differently.
     """
-    for field in ("task", "remeasure_seeds"):
-        if old[field] != new[field]:
+    for field in ("task", "remeasure_seeds", "budget_unit", "tuning_seconds"):
+        if old.get(field) != new.get(field):
             raise ValueError(
                 f"cannot merge: the saved result has {field} {old[field]!r}, this run "
                 f"{new[field]!r}; drop --merge to start the task afresh"
@@ -642,22 +714,26 @@ def merged(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
 
 
 def score_trajectories(result: dict[str, Any], best: float | None = None) -> None:
-    """The tuning steps each run needed to first hold a configuration within 1.25x of the best.
+    """The tuning steps (and seconds) each run needed to first hold a configuration within
+    1.25x of the best.
 
-    The best is the best `l(c*)` measured in `result`, unless a better one is given.
+    The best is the best `l(c*)` measured in `result`, unless a better one is given. A run saved
+    before trajectories held seconds gets `seconds_to_within` None.
     """
     l_of = {key_of(m["config"]): m["l"] for m in result["measured"]}
     best = min([*l_of.values(), math.inf if best is None else best])
     result["best_known_l"] = best
     for run in result["runs"]:
-        run["steps_to_within"] = next(
+        first = next(
             (
-                steps
-                for steps, config in run["trajectory"]
-                if math.isfinite(best) and l_of[key_of(config)] <= WITHIN * best
+                point
+                for point in run["trajectory"]
+                if math.isfinite(best) and l_of[key_of(point[1])] <= WITHIN * best
             ),
             None,
         )
+        run["steps_to_within"] = None if first is None else first[0]
+        run["seconds_to_within"] = None if first is None or len(first) < 3 else first[2]
 
 
 def saver(path: Path, command: str, merge: bool) -> Callable[[dict], dict]:
@@ -704,6 +780,11 @@ def summarize(result: dict[str, Any]) -> list[dict[str, Any]]:
         within = [
             r["steps_to_within"] if r["steps_to_within"] is not None else math.inf for r in runs
         ]
+        # Runs saved before trajectories held seconds have none to count.
+        timed = [r for r in runs if all(len(point) > 2 for point in r["trajectory"])]
+        seconds_within = [
+            math.inf if r["seconds_to_within"] is None else r["seconds_to_within"] for r in timed
+        ]
         rows.append(
             {
                 "tuner": name,
@@ -714,6 +795,9 @@ def summarize(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "found": sum(math.isfinite(w) for w in within),
                 "budget": task["tuning_steps"],
                 "median_seconds": statistics.median(r["seconds"] for r in runs),
+                "median_seconds_to_within": (
+                    statistics.median(seconds_within) if seconds_within else None
+                ),
             }
         )
     return rows
@@ -725,7 +809,7 @@ def print_table(result: dict[str, Any]) -> None:
     print()
     print(
         f"### {task['name']} ({task['model']}, val accuracy {task['target']}, runs of "
-        f"{task['max_steps']} steps, tuning budget {task['tuning_steps']} steps, search seeds "
+        f"{task['max_steps']} steps, tuning budget {_budget(result)}, search seeds "
         f"run: {len(set(done))}; re-measured from "
         f"{result['remeasure_seeds']} fresh seeds; best known l(c*) = "
         f"{result['best_known_l']:.0f})"
@@ -733,20 +817,30 @@ def print_table(result: dict[str, Any]) -> None:
     print()
     print(
         "| tuner | median l(c*) of chosen [min, max] | median steps to within 1.25x "
-        "| runs that got there | median tuning s |"
+        "| median tuning s to within 1.25x | runs that got there | median tuning s |"
     )
-    print("|---|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|")
     for row in summarize(result):
         low, high = row["l_range"]
         print(
             f"| {row['tuner']} | {_fmt(row['median_l'])} [{_fmt(low)}, {_fmt(high)}] | "
-            f"{_fmt(row['median_steps_to_within'])} | {row['found']}/{row['runs']} | "
-            f"{row['median_seconds']:.0f} |"
+            f"{_fmt(row['median_steps_to_within'])} | "
+            f"{_fmt(row['median_seconds_to_within'], missing='-')} | "
+            f"{row['found']}/{row['runs']} | {row['median_seconds']:.0f} |"
         )
 
 
-def _fmt(value: float) -> str:
-    return "never" if value is None or math.isinf(value) else f"{value:.0f}"
+def _budget(result: dict[str, Any]) -> str:
+    """A result's tuning budget, in its unit."""
+    if result.get("budget_unit") == "seconds":
+        return f"{result['tuning_seconds']:g} s (runs of at most {result['max_seconds']:g} s)"
+    return f"{result['task']['tuning_steps']} steps"
+
+
+def _fmt(value: float | None, missing: str = "never") -> str:
+    if value is None:
+        return missing
+    return "never" if math.isinf(value) else f"{value:.0f}"
 
 
 def plot(
@@ -863,6 +957,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--remeasure-seeds", type=int, default=None, help="fresh seeds (10)")
     parser.add_argument("--tuning-steps", type=int, default=None, help="override the budget")
     parser.add_argument("--max-steps", type=int, default=None, help="override a run's budget")
+    parser.add_argument(
+        "--budget-unit",
+        choices=("steps", "seconds"),
+        default="steps",
+        help="stop every search at the step budget, or at a wall-clock budget (SECONDS)",
+    )
+    parser.add_argument(
+        "--tuning-seconds", type=float, default=None, help="override the budget in seconds"
+    )
     parser.add_argument("--report", action="store_true", help="table and plot from saved JSON")
     parser.add_argument("--figure", type=Path, default=FIGURE)
     args = parser.parse_args(argv)
@@ -874,6 +977,7 @@ def main(argv: list[str] | None = None) -> None:
         for name, value in (("tuning", args.tuning_steps), ("max", args.max_steps))
         if value
     )
+    in_seconds = args.budget_unit == "seconds"
     if not args.report:
         tf.config.threading.set_inter_op_parallelism_threads(1)
         # KerasTuner and the re-measurement clear the Keras session before every model, and
@@ -891,16 +995,23 @@ def main(argv: list[str] | None = None) -> None:
             command = "python benchmarks/tuner_comparison.py " + shlex.join(
                 sys.argv[1:] if argv is None else argv
             )
-            path = result_path(name, args.quick, overrides)
+            seconds = None
+            if in_seconds:
+                tuning, run = SECONDS[name]
+                seconds = (args.tuning_seconds or tuning, run)
+            path = result_path(name, args.quick, overrides + _seconds_suffix(seconds))
             measured = []
             if args.merge and path.exists():
                 measured = json.loads(path.read_text())["measured"]
             save = saver(path, command, args.merge)
-            print_table(run_task(task, tuners, seeds, remeasure_seeds, save, measured))
+            print_table(run_task(task, tuners, seeds, remeasure_seeds, save, measured, seconds))
     results = []
     longer: dict[str, list[dict[str, Any]]] = {}
     for name in names:
-        path = result_path(name, args.quick, overrides)
+        seconds = None
+        if in_seconds:
+            seconds = (args.tuning_seconds or SECONDS[name][0], SECONDS[name][1])
+        path = result_path(name, args.quick, overrides + _seconds_suffix(seconds))
         if not path.exists():
             continue
         result = json.loads(path.read_text())
@@ -908,7 +1019,7 @@ def main(argv: list[str] | None = None) -> None:
         # configuration: "within 1.25x of the best known" is measured against all of them.
         same_runs = re.compile(
             rf"tuner_comparison_{re.escape(name)}{'_quick' if args.quick else ''}"
-            r"(_tuning\d+)?\.json"
+            r"(_tuning\d+)?(_seconds[\dp]+)?\.json"
         )
         related = [result] + [
             json.loads(other.read_text())
@@ -920,10 +1031,16 @@ def main(argv: list[str] | None = None) -> None:
             score_trajectories(each, best)
             if args.report:
                 print_table(each)
-        longer[result["task"]["name"]] = related[1:]
+        longer[result["task"]["name"]] = [
+            r for r in related[1:] if r.get("budget_unit", "steps") == "steps"
+        ]
         results.append(result)
-    if results and not overrides:  # the figure shows the standard budgets only
+    if results and not overrides and not in_seconds:  # the figure: standard budgets only
         plot(results, args.figure, longer)
+
+
+def _seconds_suffix(seconds: tuple[float, float] | None) -> str:
+    return "" if seconds is None else f"_seconds{seconds[0]:g}".replace(".", "p")
 
 
 def _json_default(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from keras_effort.effort import (
+    UNITS,
     EffortEstimate,
     RuntimeDistribution,
     effort_table,
@@ -437,6 +439,33 @@ def test_from_attempts_censors_each_failure_at_its_budget_or_its_steps() -> None
     with_stopped = RuntimeDistribution.from_attempts([success, stopped])
     reference = RuntimeDistribution([100, None], [400, 30])
     assert with_stopped.expected_steps() == reference.expected_steps()
+
+
+def test_from_attempts_in_seconds_applies_the_same_rule_in_milliseconds() -> None:
+    def timed(steps, reached, budget, outcome, seconds):
+        attempt = _attempt(steps, reached, budget, outcome)
+        return dataclasses.replace(attempt, seconds=seconds)
+
+    # Reached at 2.5 s; cut at its step budget after 4 s; stopped by the clock after 6 s
+    # (no budget); diverged after 0.5 s, so failed within the whole 10 s it was allowed.
+    attempts = [
+        timed(100, True, 400, "reached", 2.5),
+        timed(400, False, 400, "cutoff", 4.0),
+        timed(250, False, None, "stopped", 6.0),
+        timed(20, False, 400, "diverged", 0.5),
+    ]
+    distribution = RuntimeDistribution.from_attempts(attempts, "seconds", seconds_budget=10.0)
+    reference = RuntimeDistribution([2500, None, None, None], [None, 4000, 6000, 10000])
+    assert distribution.expected_steps() == reference.expected_steps()
+    # By hand: one success at 2500 ms among 4 runs, all observed past it: P = 1/4 and
+    # E[min(T, 2500)] = 2500, so l(c*) = 10000 ms.
+    assert distribution.expected_steps() == 10_000.0
+    assert UNITS["seconds"] == 1000
+    # Without a budget in seconds the diverged one is censored at the seconds it ran.
+    unbounded = RuntimeDistribution.from_attempts(attempts, "seconds")
+    assert unbounded.success_curve().horizon == 6000
+    with pytest.raises(ValueError, match="`unit` must be one of"):
+        RuntimeDistribution.from_attempts(attempts, "minutes")
 
 
 def test_measure_effort_names_the_allowed_measures() -> None:

@@ -22,7 +22,7 @@ from keras_tuner.engine.trial import Trial, TrialStatus
 from keras_effort import Ledger
 from keras_effort.effort import RuntimeDistribution
 from keras_effort.tuners import EffortOracle, EffortSearch
-from keras_effort.tuners.oracle import (
+from keras_effort.tuners.plan import (
     DESIGN_ROW,
     EXECUTIONS,
     MAX_STEPS,

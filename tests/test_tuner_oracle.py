@@ -15,12 +15,13 @@ from keras_effort.callbacks import EffortTensorBoard, TargetStopping
 from keras_effort.effort import RuntimeDistribution
 from keras_effort.ledger import Attempt
 from keras_effort.tuners import EffortOracle, EffortSearch, EffortTuner, Target, designs
-from keras_effort.tuners.oracle import (
+from keras_effort.tuners.plan import (
     EXECUTIONS,
     MAX_STEPS,
     SEED,
     STAGE,
 )
+from keras_effort.tuners.space import neighbours
 
 LR_LOW, LR_HIGH = 1e-4, 1e-1
 
@@ -268,7 +269,7 @@ def test_refinement_steps_come_in_mirrored_pairs_and_ordered_choices_move_beside
     start = {"lr": 1e-2, "width": 32, "optimizer": "adam"}
     widths, optimizers = set(), set()
     for _ in range(300):
-        moved, mirrored = oracle._neighbours(start, rng)
+        moved, mirrored = neighbours(oracle.hyperparameters, start, rng)
         assert moved != start
         widths.add(moved["width"])
         optimizers.add(moved["optimizer"])
@@ -286,7 +287,7 @@ def test_refinement_steps_come_in_mirrored_pairs_and_ordered_choices_move_beside
     assert optimizers == {"adam", "sgd", "rmsprop"}
     # At an end of the list the step goes inwards, and its mirror stays at the end.
     for _ in range(50):
-        moved, mirrored = oracle._neighbours({**start, "width": 128}, rng)
+        moved, mirrored = neighbours(oracle.hyperparameters, {**start, "width": 128}, rng)
         assert moved["width"] in (64, 128) and mirrored["width"] == 128
 
 
@@ -538,7 +539,10 @@ def test_search_obeys_budgets_records_every_execution_and_reports_total_steps(
     assert sorted(reported) == sorted(fields(a) for a in attempts)
 
     best = oracle.get_best_trials(1)[0]
-    assert tuner.get_best_hyperparameters()[0].values == best.hyperparameters.values
+    # The best configuration, without the oracle's `effort/*` budget values.
+    assert tuner.get_best_hyperparameters()[0].values == {
+        k: v for k, v in best.hyperparameters.values.items() if not k.startswith("effort/")
+    }
     assert math.isfinite(best.score)
     # The saved model of the best trial is its best execution, stopped at the target.
     model = tuner.get_best_models(1)[0]

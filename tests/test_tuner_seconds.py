@@ -12,7 +12,7 @@ from keras_tuner.engine.trial import TrialStatus
 
 from keras_effort.ledger import Attempt
 from keras_effort.tuners import EffortOracle, EffortSearch
-from keras_effort.tuners.oracle import EXECUTIONS, MAX_SECONDS, MAX_STEPS, STAGE
+from keras_effort.tuners.plan import EXECUTIONS, MAX_SECONDS, MAX_STEPS, STAGE
 
 
 def space() -> keras_tuner.HyperParameters:

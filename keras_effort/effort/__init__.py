@@ -6,6 +6,7 @@ TensorBoard, reports, the tuner oracle) is computed here.
 
 from keras_effort.effort.distribution import (
     MEASURES,
+    UNITS,
     EffortEstimate,
     RuntimeDistribution,
     SuccessCurve,
@@ -30,6 +31,7 @@ __all__ = [
     "MEASURES",
     "REGIME_LEVEL",
     "SINGLE_RUN_TOLERANCE",
+    "UNITS",
     "EffortEstimate",
     "EffortSummary",
     "RuntimeDistribution",

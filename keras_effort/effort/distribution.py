@@ -26,6 +26,9 @@ import numpy as np
 
 # The effort measures every view can rank or report by: `l(c*)` and Koza's effort.
 MEASURES = ("expected", "koza")
+# What a runtime counts, and how many of its whole counts make one unit: runtimes are whole
+# numbers, so seconds are counted in milliseconds.
+UNITS = {"steps": 1, "seconds": 1000}
 
 # Relative slack when rounding R(z, i) up: ln(1-z) / ln(1-P) is an exact integer for some
 # (z, P) pairs, e.g. z=0.99, P=0.9 gives 2, but its floating-point value may sit just above.
@@ -88,6 +91,34 @@ def observed_until(attempt: AttemptLike) -> int:
     return max(censored_at, attempt.steps)
 
 
+class TimedAttemptLike(AttemptLike, Protocol):
+    """An attempt with its wall-clock `seconds`, for runtime distributions in seconds."""
+
+    seconds: float | None
+
+
+@dataclass(frozen=True)
+class _Counted:
+    steps: int
+    reached: bool
+    budget: int | None
+
+
+def _in_milliseconds(attempt: TimedAttemptLike, seconds_budget: float | None) -> _Counted:
+    """The attempt counted in milliseconds, censored where the step rule censors it.
+
+    A failure observed until the steps it ran is observed until the seconds it ran; one the
+    step rule censors beyond them (it diverged, and would not have succeeded later) failed
+    within the whole `seconds_budget` (else within the seconds it ran).
+    """
+    spent = round(UNITS["seconds"] * (attempt.seconds or 0.0))
+    beyond = not attempt.reached and observed_until(attempt) > attempt.steps
+    budget = None
+    if beyond and seconds_budget is not None:
+        budget = max(spent, round(UNITS["seconds"] * seconds_budget))
+    return _Counted(steps=spent, reached=attempt.reached, budget=budget)
+
+
 class RuntimeDistribution:
     """The distribution of steps-to-target estimated from independent runs.
 
@@ -135,7 +166,12 @@ class RuntimeDistribution:
         self._init_from_observations(observed, reached, horizon)
 
     @classmethod
-    def from_attempts(cls, attempts: Iterable[AttemptLike]) -> RuntimeDistribution:
+    def from_attempts(
+        cls,
+        attempts: Iterable[AttemptLike],
+        unit: str = "steps",
+        seconds_budget: float | None = None,
+    ) -> RuntimeDistribution:
         """The runtime distribution of attempts at one target: the censoring rule.
 
         An attempt that reached the target is observed at its `steps`. One that did not is
@@ -143,12 +179,25 @@ class RuntimeDistribution:
         attempt cut at its cutoff, or one that diverged and would not have succeeded later),
         or, when no budget is recorded (an attempt stopped early), within the `steps` it ran.
 
+        With `unit="seconds"` the runtimes are the attempts' wall-clock `seconds`, counted in
+        milliseconds (`UNITS`), under the same rule: a failure is censored at the seconds it
+        ran, except one the rule censors beyond the steps it ran (a diverged one), which
+        failed within the whole `seconds_budget`.
+
         Args:
-            attempts: records with `steps`, `reached` and `budget` attributes.
+            attempts: records with `steps`, `reached` and `budget` attributes (and `seconds`
+                with `unit="seconds"`).
+            unit: `"steps"` or `"seconds"`, what the runtimes count.
+            seconds_budget: the seconds each attempt was allowed, with `unit="seconds"`.
 
         Raises:
-            ValueError: when there is no attempt, or a step or budget is not a count.
+            ValueError: when there is no attempt, a step or budget is not a count, or `unit`
+                is not one of `UNITS`.
         """
+        if unit not in UNITS:
+            raise ValueError(f"`unit` must be one of {tuple(UNITS)}, got {unit!r}")
+        if unit == "seconds":
+            attempts = [_in_milliseconds(attempt, seconds_budget) for attempt in attempts]
         steps: list[int | None] = []
         budgets: list[int] = []
         for attempt in attempts:

@@ -12,7 +12,7 @@ minimum-aberration ones (Box, Hunter & Hunter, *Statistics for Experimenters*, t
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 
@@ -149,6 +149,30 @@ def predicted_best_levels(effects: np.ndarray, fallback: Sequence[int]) -> np.nd
     fallback = np.asarray(fallback, dtype=np.int64)
     decided = np.isfinite(effects) & (effects != 0)
     return np.where(decided, np.where(effects < 0, 1, -1), fallback).astype(np.int64)
+
+
+def analyse_screens(
+    coded: Sequence[Sequence[int]], keys: Iterable[tuple[float, float]]
+) -> tuple[list[int], list[float], list[int]]:
+    """What the screens say: their order, each factor's main effect, the predicted best row.
+
+    Main effects are estimated on the screens' ranks (`ranks` of their `ranking_key`s), which
+    are finite whether a screen reached the target or not.
+
+    Args:
+        coded: each screen's coded levels, shape `(screens, factors)`.
+        keys: each screen's `ranking_key`.
+
+    Returns:
+        `(order, effects, levels)`: screen indices best first, the main effect per factor
+        (`nan` where unobserved), and the levels the effects predict best (`predicted_best_levels`,
+        with the best screen's levels where an effect says nothing).
+    """
+    coded, keys = np.asarray(coded), list(keys)
+    order = sorted(range(len(keys)), key=lambda i: keys[i])
+    effects = main_effects(coded, ranks(keys))
+    levels = predicted_best_levels(effects, fallback=coded[order[0]])
+    return order, [float(e) for e in effects], levels.tolist()
 
 
 def ranking_key(score: float, best_value: float | None, direction: str) -> tuple[float, float]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
@@ -18,15 +19,10 @@ from keras_effort.callbacks import EffortTensorBoard, Restarts, TargetStopping
 from keras_effort.callbacks.target_stopping import as_ledger
 from keras_effort.effort import Target
 from keras_effort.ledger import Attempt, Ledger
-from keras_effort.tuners import designs
-from keras_effort.tuners.oracle import (
-    EXECUTIONS,
-    MAX_SECONDS,
-    MAX_STEPS,
-    SEED,
-    STAGE,
-    EffortOracle,
-)
+from keras_effort.tuners import checks, space
+from keras_effort.tuners.display import SearchDisplay
+from keras_effort.tuners.oracle import EffortOracle
+from keras_effort.tuners.plan import EXECUTIONS, MAX_SECONDS, MAX_STEPS, SEED
 
 # Checks of the target per execution when `check_every` is not given.
 _CHECKS_PER_EXECUTION = 20
@@ -88,10 +84,7 @@ class EffortTuner(keras_tuner.Tuner):
             raise ValueError(
                 "`executions_per_trial` belongs to the EffortOracle, which also sets it per stage"
             )
-        if check_every is not None and (
-            isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1
-        ):
-            raise ValueError(f"`check_every` must be an int >= 1 or None, got {check_every!r}")
+        checks.check_int("check_every", check_every, optional=True)
         ledger = as_ledger(ledger)
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
         # On a worker `self.oracle` becomes a gRPC client; the target and criterion are read from
@@ -110,6 +103,7 @@ class EffortTuner(keras_tuner.Tuner):
         self.check_every = check_every
         self.validation_batch_size = validation_batch_size
         self._target_checked = False
+        self._last_model: tuple[dict[str, Any], keras.Model, list[Any]] | None = None
 
     @property
     def target(self) -> Target:
@@ -119,20 +113,18 @@ class EffortTuner(keras_tuner.Tuner):
     @property
     def total_seconds(self) -> float:
         """Wall-clock seconds of training of all executions of the search so far."""
-        if isinstance(self.oracle, EffortOracle):
-            return self.oracle.total_seconds()
-        trials = self.oracle.get_best_trials(2**31 - 1)
-        return sum(
-            a.seconds or 0.0 for trial in trials for a in self.effort_oracle.attempts_of(trial)
-        )
+        return self.effort_oracle.scoring.total_seconds(self._all_trials())
 
     @property
     def total_steps(self) -> int:
         """Gradient steps run by all executions of all trials of the search so far."""
+        return self.effort_oracle.scoring.total_steps(self._all_trials())
+
+    def _all_trials(self) -> list[Trial]:
+        # On a worker the trials are the chief's, which its gRPC client hands out ranked.
         if isinstance(self.oracle, EffortOracle):
-            return self.oracle.total_steps()
-        trials = self.oracle.get_best_trials(2**31 - 1)
-        return sum(a.steps for trial in trials for a in self.effort_oracle.attempts_of(trial))
+            return list(self.oracle.trials.values())
+        return self.oracle.get_best_trials(2**31 - 1)
 
     def _ledger_path(self) -> str:
         return os.path.join(self.project_dir, "ledger.sqlite")
@@ -159,14 +151,15 @@ class EffortTuner(keras_tuner.Tuner):
         # Every epoch has at least one step, so `budget` epochs hold the whole budget whatever
         # batch size or steps per epoch the hypermodel's `fit` picks; the budget ends training.
         kwargs["epochs"] = budget
-        verbose = 1 if kwargs.get("verbose", 1) else 0
+        # The oracle prints one line per trial; Keras' bars would count epochs of one step.
+        kwargs["verbose"] = 0
 
         attempts: list[Attempt] = []
         best_key: tuple[float, float] | None = None
         for execution in range(executions):
             seed = base_seed + execution
             keras.utils.set_random_seed(seed)
-            model = self._try_build(hp)
+            model = self._model_of(hp)
             if not self._target_checked:
                 self._check_target(model, validation_data, args, kwargs)
             stopping = TargetStopping(
@@ -187,7 +180,7 @@ class EffortTuner(keras_tuner.Tuner):
                 max_steps=budget,
                 seed=seed,
                 run=f"trial_{trial.trial_id}/execution_{execution}",
-                verbose=verbose,
+                verbose=0,
             )
             callbacks = self._deepcopy_callbacks(original_callbacks)
             self._configure_tensorboard_dir(callbacks, trial, execution)
@@ -200,17 +193,61 @@ class EffortTuner(keras_tuner.Tuner):
 
             attempt = restarts.attempts[-1]
             attempts.append(attempt)
-            in_seconds = self.effort_oracle.budget_unit == "seconds"
-            cost = attempt.seconds if in_seconds else attempt.steps
-            key = designs.ranking_key(
-                cost if attempt.reached else math.inf,
-                attempt.best_value,
-                self.effort_oracle.direction,
-            )
+            key = self.effort_oracle.scoring.attempt_key(attempt)
             if best_key is None or key < best_key:
                 best_key = key
                 self._save_best_model(trial.trial_id, model)
         return self.effort_oracle.trial_results(attempts)
+
+    def _model_of(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """A model of `hp`'s configuration, its optimizer in the state it was built with.
+
+        The last configuration's model is kept, so its traced train and test functions serve
+        every execution of a trial and the next trial of the same configuration (a probe's
+        confirmation, an anchor's bridge): tracing is most of a short trial's time.
+        `Restarts` gives each execution fresh weights from its own seed. The hypermodel's
+        `build` is taken to depend on the configuration, not on the oracle's `effort/*`
+        budget values.
+        """
+        configuration = space.configuration(hp.values)
+        if self._last_model is not None and self._last_model[0] == configuration:
+            _, model, initial_state = self._last_model
+            with self._strategy_scope():
+                for variable, value in zip(_optimizer_variables(model), initial_state, strict=True):
+                    variable.assign(value)
+            return model
+        self._last_model = None  # let the old model go before building the new one
+        model = self._try_build(hp)
+        with self._strategy_scope():
+            initial_state = [keras.ops.convert_to_numpy(v) for v in _optimizer_variables(model)]
+        self._last_model = (configuration, model, initial_state)
+        return model
+
+    def _strategy_scope(self) -> contextlib.AbstractContextManager:
+        strategy = self.distribution_strategy
+        return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+    def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
+        """KerasTuner's model build and checks, with one full garbage collection, not two.
+
+        KerasTuner runs `gc.collect()` before every model and clears the session, which runs
+        another; on a TensorFlow heap each full collection takes a share of a short trial (see
+        docs/tuner.md). The session's clearing collects once; skipping that too leaves the
+        old models' cycles to Python's own collector, which then runs amid the next tracing.
+        """
+        keras.backend.clear_session()
+        model = self._build_hypermodel(hp)
+        if not isinstance(model, keras.Model):
+            raise keras_tuner.errors.FatalTypeError(
+                "Expected the model-building function, or HyperModel.build() to return a valid "
+                f"Keras Model instance. Received: {model} of type {type(model)}."
+            )
+        size = sum(math.prod(w.shape) for w in model.trainable_weights) if model.built else 0
+        if self.max_model_size and size > self.max_model_size:
+            raise keras_tuner.errors.FailedTrialError(
+                f"Oversized model: {size} parameters. Skip model."
+            )
+        return model
 
     def _check_target(
         self, model: keras.Model, validation_data: Any, args: tuple, kwargs: Mapping[str, Any]
@@ -253,6 +290,27 @@ class EffortTuner(keras_tuner.Tuner):
                     **callback.hparams,
                 }
 
+    def get_best_hyperparameters(self, num_trials: int = 1) -> list[keras_tuner.HyperParameters]:
+        """The best trials' configurations, without the oracle's `effort/*` budget values."""
+        best = []
+        for hp in super().get_best_hyperparameters(num_trials):
+            hp = hp.copy()
+            hp.values = space.configuration(hp.values)
+            best.append(hp)
+        return best
+
+    def load_model(self, trial: Trial) -> keras.Model:
+        """The trial's best execution's model, its optimizer's state included."""
+        model = self._try_build(trial.hyperparameters)
+        if not model.built:
+            with open(self._get_build_config_fname(trial.trial_id)) as file:
+                model.build_from_config(json.load(file))
+        with self._strategy_scope():
+            # Built, the optimizer has the variables the checkpoint holds, and takes them.
+            _optimizer_variables(model)
+            model.load_weights(self._get_checkpoint_fname(trial.trial_id))
+        return model
+
     def _save_best_model(self, trial_id: str, model: keras.Model) -> None:
         model.save_weights(self._get_checkpoint_fname(trial_id))
         with open(self._get_build_config_fname(trial_id), "w") as file:
@@ -265,23 +323,25 @@ class EffortTuner(keras_tuner.Tuner):
         print("Results summary")
         print(f"Results in {self.project_dir}")
         unit = "seconds" if self.effort_oracle.budget_unit == "seconds" else "gradient steps"
+        criterion = "l(c*)" if self.effort_oracle.criterion == "expected" else "Koza's effort"
         print(
-            f"Target: {self.target.metric} -> {self.target.value:g}; score: expected effort "
-            f"({self.effort_oracle.criterion}) in {unit}, lower is better"
+            f"Target: {self.target.metric} -> {self.target.value:g}; score: {criterion} in "
+            f"{unit}, lower is better"
         )
         print(f"Total gradient steps of the search: {self.total_steps}")
         print(f"Total seconds of training of the search: {self.total_seconds:.1f}")
-        print(f"Showing {num_trials} best trials")
-        for trial in self.oracle.get_best_trials(num_trials):
-            print()
-            values = trial.hyperparameters.values
-            attempts = self.effort_oracle.attempts_of(trial)
-            reached = sum(a.reached for a in attempts)
-            print(
-                f"Trial {trial.trial_id} [{values.get(STAGE)}, {len(attempts)} executions "
-                f"x {values.get(MAX_STEPS)} steps, {reached} reached]"
-            )
-            trial.summary()
+        seeds = self.effort_oracle.executions_per_trial
+        print(
+            f"Trials measured with fewer than {seeds} seeds (screens, probes) rank after those "
+            "measured with all"
+        )
+        trials = self.oracle.get_best_trials(num_trials)
+        print(f"Showing the {len(trials)} best {'trial' if len(trials) == 1 else 'trials'}")
+        display = SearchDisplay(self.effort_oracle)
+        # Trials measured in full rank first: the first, if measured in full, is the incumbent.
+        full = trials and len(self.effort_oracle.attempts_of(trials[0])) >= seeds
+        for trial in trials:
+            print(display.summary(trial, trials[0] if full else None))
 
 
 class EffortSearch(EffortTuner):
@@ -422,6 +482,16 @@ class _PatientOracleClient:
         if trial.status == TrialStatus.IDLE:
             time.sleep(_IDLE_WAIT)
         return trial
+
+
+def _optimizer_variables(model: keras.Model) -> list[Any]:
+    """The variables of the model's optimizer, built if it was not (none if not compiled)."""
+    optimizer = model.optimizer
+    if optimizer is None:
+        return []
+    if not optimizer.built:
+        optimizer.build(model.trainable_variables)
+    return list(optimizer.variables)
 
 
 def _metric_names(model: keras.Model, data: Any) -> set[str]:

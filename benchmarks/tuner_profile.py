@@ -1,0 +1,69 @@
+"""Wall seconds (and optionally a cProfile) of one search of `tuner_comparison.py` on a task.
+
+The search runs as `tuner_comparison.py`'s `main` runs it (one inter-op thread, start-up
+objects frozen out of the garbage collector), at the task's tuning budget in steps, without
+the re-measurement. Prints one JSON line: tuner, seed, steps, seconds, the load average.
+
+    python benchmarks/tuner_profile.py --tuner "EffortSearch (staged)" --seed 0
+    python benchmarks/tuner_profile.py --tuner optuna --seed 0
+    python benchmarks/tuner_profile.py --tuner "EffortSearch (staged)" --profile staged.prof
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+import tensorflow as tf
+import tuner_comparison as tc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tuner", default="EffortSearch (staged)", help="a TUNERS name or optuna")
+    parser.add_argument("--task", default="digits", choices=sorted(tc.TASKS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
+    args = parser.parse_args()
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    gc.freeze()
+    task = tc.TASKS[args.task]
+    data = tc.load(task)
+    counter = tc.StepCounter(task.tuning_steps)
+    trajectory = tc.Trajectory(counter)
+    profiler = cProfile.Profile() if args.profile else None
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory() as directory:
+        if profiler:
+            profiler.enable()
+        if args.tuner.lower().startswith("optuna"):
+            tc.run_optuna(task, data, args.seed, trajectory)
+        else:
+            tc.run_keras_tuner(args.tuner, task, data, args.seed, directory, trajectory)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(args.profile)
+    seconds = time.perf_counter() - started
+    row = {
+        "tuner": args.tuner,
+        "task": args.task,
+        "seed": args.seed,
+        "steps": counter.total,
+        "seconds": round(seconds, 1),
+        "load": [round(load, 1), round(os.getloadavg()[0], 1)],
+    }
+    print(json.dumps(row))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""The codec between attempts and a trial's metrics: what crosses gRPC to a distributed oracle.
+
+A KerasTuner oracle sees only a trial's numeric metrics, so every execution's attempt travels
+as `execution_<i>_<field>` numbers: `None` as NaN, the outcome as its index in
+`keras_effort.ledger.OUTCOMES`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from keras_tuner.engine.trial import Trial
+
+from keras_effort.effort import Target
+from keras_effort.ledger import OUTCOMES, Attempt
+
+# The fields of an attempt that travel, per execution.
+ATTEMPT_METRICS = ("steps", "reached", "budget", "best", "seconds", "outcome")
+
+
+def attempt_metrics(index: int, attempt: Attempt) -> dict[str, float]:
+    """The numeric metrics that carry execution `index`'s attempt to the oracle."""
+    values = (
+        attempt.steps,
+        attempt.reached,
+        attempt.budget,
+        attempt.best_value,
+        attempt.seconds,
+        OUTCOMES.index(attempt.outcome),
+    )
+    return {
+        f"execution_{index}_{name}": math.nan if value is None else float(value)
+        for name, value in zip(ATTEMPT_METRICS, values, strict=True)
+    }
+
+
+def trial_metrics(attempts: Sequence[Attempt]) -> dict[str, float]:
+    """Every attempt's metrics, and how many executions there were."""
+    results = {"executions": float(len(attempts))}
+    for index, attempt in enumerate(attempts):
+        results.update(attempt_metrics(index, attempt))
+    return results
+
+
+def attempts_of(trial: Trial, target: Target) -> list[Attempt]:
+    """The attempts a trial's metrics carry (`trial_metrics`), in execution order.
+
+    Args:
+        trial: a trial, as the oracle or its gRPC client holds it.
+        target: the search's target, which every attempt was run towards.
+    """
+    metrics, trial_id = trial.metrics, trial.trial_id
+    if not metrics.exists("executions"):
+        return []
+
+    def value(index: int, name: str) -> float | None:
+        number = float(metrics.get_last_value(f"execution_{index}_{name}"))
+        return None if math.isnan(number) else number
+
+    attempts = []
+    for index in range(int(metrics.get_last_value("executions"))):
+        budget = value(index, "budget")
+        attempts.append(
+            Attempt(
+                experiment=f"trial_{trial_id}",
+                target_metric=target.metric,
+                target_value=target.value,
+                steps=int(value(index, "steps")),
+                reached=value(index, "reached") == 1.0,
+                budget=None if budget is None else int(budget),
+                outcome=OUTCOMES[int(value(index, "outcome"))],
+                attempt=0,
+                run=f"trial_{trial_id}/execution_{index}",
+                seconds=value(index, "seconds"),
+                best_value=value(index, "best"),
+            )
+        )
+    return attempts
