@@ -237,7 +237,11 @@ def test_the_effort_dashboard_in_chromium(browser, tensorboard):
     }
     printed_table = _report(ledger_path)
     # z is in the Koza column's header; the early-censored count in the note.
-    shown = set(report_row) - {"koza_runs", "budget", "z", "censored_early"}
+    # The restart gain and its interval decide the regime column; like `keras-effort report`,
+    # the page shows the regime, and the JSON the numbers behind it.
+    shown = set(report_row) - {
+        "koza_runs", "budget", "z", "censored_early", "restart_gain", "restart_gain_interval"
+    }
     if "note" not in printed_table:
         shown -= {"successes"}  # the note column appears when an estimate rests on few successes
     assert set(page_row) == shown

@@ -68,7 +68,7 @@ def test_step_checks_and_metric_reader_use_the_averaged_weights():
     np.testing.assert_allclose(stop.curve[-1][1], at_x, rtol=1e-4)
     before = [keras.ops.convert_to_numpy(v) for v in model.trainable_variables]
     np.testing.assert_allclose(
-        MetricReader("val_loss", (X_VAL, Y_VAL)).evaluate(model), at_x, rtol=1e-4
+        MetricReader("val_loss", (X_VAL, Y_VAL)).evaluate(model)["val_loss"], at_x, rtol=1e-4
     )
     # The training weights are back, bit for bit.
     for variable, value in zip(model.trainable_variables, before, strict=True):

@@ -628,7 +628,7 @@ def test_effort_tensorboard_logs_every_trial_and_execution(tmp_path) -> None:
             run = log_dir / trial_id / f"execution{execution}"
             tensors = SummaryReader(str(run)).tensors
             assert "effort/val_accuracy" in set(tensors["tag"])
-            assert "effort_attempts/records" in set(tensors["tag"])
+            assert any(tag.startswith("effort_attempts/records/") for tag in tensors["tag"])
     # The user's own callback object is untouched: KerasTuner works on deep copies.
     assert board.log_dir == str(log_dir)
 

@@ -376,12 +376,19 @@ class Ledger:
         """
         where, parameters = self._where(experiment=experiment)
         rows = self._query(
-            "SELECT experiment, target_metric, target_value, steps, reached, budget "
+            "SELECT id, experiment, target_metric, target_value, steps, reached, budget "
             f"FROM attempts {where} ORDER BY id",
             parameters,
         )
         groups: dict[tuple[str, str, float], list[_Observed]] = {}
         for row in rows:
+            counts = (row["steps"], row["budget"] if row["budget"] is not None else 0)
+            if not all(isinstance(count, int) and count >= 0 for count in counts):
+                raise LedgerError(  # a row written by hand or by another program
+                    f"row {row['id']} of the ledger {self.location} is not a valid attempt: "
+                    f"`steps` and `budget` must be counts, got {row['steps']!r} and "
+                    f"{row['budget']!r}"
+                )
             key = (row["experiment"], row["target_metric"], row["target_value"])
             groups.setdefault(key, []).append(
                 _Observed(row["steps"], row["reached"] == 1, row["budget"])

@@ -58,6 +58,12 @@ def files(tmp_path):
     with sqlite3.connect(made["bad row"]) as connection:
         connection.execute("UPDATE attempts SET curve = '[[1, \"high\"]]'")
     connection.close()
+    # The report reads, in bulk, only the columns the censoring rule needs: a bad one of them.
+    made["bad steps"] = tmp_path / "bad-steps.sqlite"
+    _closed_ledger_with_a_row(made["bad steps"])
+    with sqlite3.connect(made["bad steps"]) as connection:
+        connection.execute("UPDATE attempts SET steps = 'high'")
+    connection.close()
     made["under a file"] = made["text"] / "ledger.sqlite"
     return made
 
@@ -211,7 +217,7 @@ REPORT_ROWS = [
     ([("file", "foreign")], "{path} is not a keras-effort ledger"),
     ([("file", "other attempts")], "{path} is not a keras-effort ledger"),
     ([("file", "newer")], "{path} has schema version 99"),
-    ([("file", "bad row")], "row 1 of the ledger {path} is not a valid attempt"),
+    ([("file", "bad steps")], "row 1 of the ledger {path} is not a valid attempt"),
     ([("file", "newer"), "--experiment", "x"], "newer"),
     (["mysql://u:p@h/db"], "`path` must be a file path or a postgresql:// URL"),
     ([""], "`path`"),
