@@ -1,5 +1,6 @@
 """A soak of the ledger's fault drills: many writers for minutes, killed and replaced at random,
-on SQLite and on a throw-away PostgreSQL server that is restarted mid-run.
+on SQLite and on a throw-away PostgreSQL server that is restarted mid-run; then a distributed
+search whose chief and workers are killed and restarted.
 
 Each writer process writes attempts `0, 1, 2, ...` of its run and prints each number only once
 its row is committed (an acknowledged row). Half the writers share one run name, the case where
@@ -307,7 +308,7 @@ def distributed_soak(seconds: float, trials: int, rng: random.Random) -> dict[st
         "rows acknowledged": len(acknowledged),
         "rows found": len(rows),
         "committed before a kill, then re-run": sum(
-            final.get(key) != row for key, row in committed.items()
+            key in final and final[key] != row for key, row in committed.items()
         ),
         "not acknowledged": len(set(found) - acknowledged),
         "duplicated": sum(len(v) - 1 for v in found.values()),
