@@ -5,84 +5,17 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
-import socket
-import subprocess
-import sys
-import textwrap
 import time
 
 import pytest
+from distributed_search import SCRIPT, free_port, start_search
 from keras_tuner.engine.trial import TrialStatus
 
 from keras_effort import Ledger
 from keras_effort.effort import RuntimeDistribution
 
 pytestmark = [pytest.mark.reliability, pytest.mark.postgres, pytest.mark.slow]
-
-SCRIPT = textwrap.dedent(
-    """
-    import json, os, sys
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-    import numpy as np
-    from keras_effort import Ledger
-    from keras_effort.tuners import EffortSearch
-
-    directory, url = sys.argv[1], sys.argv[2]
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(384, 4)).astype("float32")
-    y = (x[:, 0] + x[:, 1] > 0).astype("int64")
-
-    def build(hp):
-        learning_rate = hp.Float("learning_rate", 1e-3, 1e-1, sampling="log")
-        model = keras.Sequential(
-            [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)]
-        )
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
-        return model
-
-    tuner = EffortSearch(
-        build, target=("val_accuracy", 0.9), max_trials=6, max_steps=40,
-        executions_per_trial=2, seed=1, check_every=10,
-        oracle_options={"screen_budget": 0.25, "anchors": 1, "bridge_size": 1},
-        ledger=Ledger(url), directory=directory, project_name="toy",
-    )
-    tuner.search(x[:256], y[:256], validation_data=(x[256:], y[256:]), batch_size=32, verbose=0)
-    if os.environ["KERASTUNER_TUNER_ID"] == "chief":
-        trials = tuner.oracle.get_best_trials(6)
-        print("RESULT " + json.dumps({
-            "ranking": [t.trial_id for t in trials],
-            "scores": {t.trial_id: t.score for t in trials},
-            "executions": {t.trial_id: len(tuner.oracle.attempts_of(t)) for t in trials},
-            "status": {i: t.status for i, t in tuner.oracle.trials.items()},
-        }))
-    """
-)
-
-
-def _start(script, directory, url, tuner_id, port):
-    environment = dict(
-        os.environ,
-        KERAS_BACKEND="tensorflow",
-        TF_CPP_MIN_LOG_LEVEL="3",
-        KERASTUNER_TUNER_ID=tuner_id,
-        KERASTUNER_ORACLE_IP="127.0.0.1",
-        KERASTUNER_ORACLE_PORT=str(port),
-    )
-    return subprocess.Popen(
-        [sys.executable, str(script), str(directory), url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment,
-    )
-
 
 def _ranking_from_ledger(by_trial, scores):
     """The oracle's ranking rule, transcribed: reached trials by effort, then the others by
@@ -115,14 +48,12 @@ def _ranking_from_ledger(by_trial, scores):
 def test_a_worker_killed_mid_trial_loses_and_repeats_nothing(tmp_path, postgres_url):
     script = tmp_path / "search.py"
     script.write_text(SCRIPT)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     ledger = Ledger(postgres_url)
-    processes = {"chief": _start(script, tmp_path, postgres_url, "chief", port)}
+    processes = {"chief": start_search(script, tmp_path, postgres_url, "chief", port)}
     for number in range(3):
         name = f"worker{number}"
-        processes[name] = _start(script, tmp_path, postgres_url, name, port)
+        processes[name] = start_search(script, tmp_path, postgres_url, name, port)
     try:
         deadline = time.monotonic() + 400
         while len(ledger.attempts()) < 2 and time.monotonic() < deadline:
@@ -130,7 +61,7 @@ def test_a_worker_killed_mid_trial_loses_and_repeats_nothing(tmp_path, postgres_
         assert len(ledger.attempts()) >= 2, "no execution finished in time"
         processes["worker1"].send_signal(signal.SIGKILL)
         processes["worker1"].communicate()
-        processes["worker1"] = _start(script, tmp_path, postgres_url, "worker1", port)
+        processes["worker1"] = start_search(script, tmp_path, postgres_url, "worker1", port)
         outputs = {}
         for name in ("worker0", "worker1", "worker2", "chief"):
             out, err = processes[name].communicate(timeout=600)
