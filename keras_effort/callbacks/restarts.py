@@ -61,9 +61,11 @@ class Restarts(AveragedValidation, keras.callbacks.Callback):
             (kept in `self.seed`, so a run can be repeated).
         ledger: where each attempt is recorded (a `Ledger`, path or URL); by default the
             `stopping`'s ledger.
-        run: the id of the series of attempts in the ledger (with the experiment and the
-            attempt's number, it names a row, so a re-run writes over its own rows); by
-            default a fresh id for every `fit`.
+        run: the id of the series of attempts in the ledger (with the experiment, the
+            attempt's number and the ledger's writer, it names a row); by default a fresh id
+            for every `fit`. A re-run under a named writer (`Ledger(..., writer=...)`)
+            replaces its rows; under a ledger's default writer, a row rewritten with other
+            values raises `LedgerError`, and another process's re-run adds rows of its own.
         resume: continue `run` from the ledger instead of re-running it: the first `fit`
             reads the run's recorded attempts (their numbers, steps and the policy's cutoffs
             go on after them) and continues the attempt the run was in on the model as it
