@@ -55,7 +55,7 @@ def test_the_readme_table_is_the_demo_ledgers_table(readme_rows):
     assert [row["target"] for row in readme_rows] == [f"{s.target:g}" for s in summaries]
     for row, summary in zip(readme_rows, summaries, strict=True):
         assert row["regime"] == summary.regime, f"target {summary.target}"
-        assert row["runs"] == str(summary.runs)
+        assert row["attempts"] == str(summary.runs)
         assert row["success"] == f"{summary.success_rate:.0%}"
         assert row["c*"] == _steps(summary.optimal_cutoff)
         assert row["l(c*)"] == _steps(summary.expected_steps_optimal)

@@ -33,6 +33,8 @@ EXPERIMENTS = {"adam-3e-3": 3e-3, "adam-1e-3": 1e-3}
 
 def train(ledger_path: Path, runs: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # The kernels `keras-effort demo` trains with, so that the figures are of the demo's runs.
+    os.environ.setdefault("ONEDNN_MAX_CPU_ISA", "AVX2")
     from keras_effort import Ledger
     from keras_effort.demo import run_demo
 
