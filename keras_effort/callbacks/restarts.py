@@ -367,6 +367,8 @@ class Restarts(AveragedValidation, keras.callbacks.Callback):
         return f"{line}. {self._what_to_try(records)}"
 
     def _what_to_try(self, records: list[Attempt]) -> str:
+        if any(record.outcome == "bad_data" for record in records):
+            return "Fix the validation data (it holds NaN or inf): no learning rate or cutoff can."
         if records and all(record.outcome == "diverged" for record in records):
             return "Every attempt diverged: try a lower learning rate or a DivergenceGuard."
         if self._fit_steps >= self.max_steps:

@@ -142,7 +142,10 @@ def test_nan_in_the_validation_data_is_bad_data_not_divergence_nor_success(
     [row] = ledger.attempts()
     assert (row.outcome, row.reached, row.steps, row.budget) == ("bad_data", False, 5, None)
     assert not restarts.reached and restarts.total_steps == 5
-    assert "restarting cannot fix the data: training stops" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "restarting cannot fix the data: training stops" in out
+    # ... and the fit's summary line sends the user to the data, not to the rate or cutoffs.
+    assert "(1 bad_data)" in out and "Fix the validation data" in out
     # Not a success, censored where it stopped (like "stopped"), and the report takes it.
     distribution = RuntimeDistribution.from_attempts(ledger.attempts())
     assert (distribution.runs, distribution.successes, distribution.horizon) == (1, 0, 5)
