@@ -7,7 +7,6 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import Iterable
-from types import TracebackType
 from typing import Any
 
 import keras
@@ -15,12 +14,16 @@ import numpy as np
 
 from keras_effort.callbacks.monitor import non_finite_loss, optimizer_step
 from keras_effort.callbacks.schedule_free import AveragedValidation
-from keras_effort.callbacks.target_stopping import TargetStopping, as_ledger
+from keras_effort.callbacks.target_stopping import (
+    FinishesWhenFitRaises,
+    TargetStopping,
+    as_ledger,
+)
 from keras_effort.ledger import Attempt, Ledger
 from keras_effort.restarts import RestartPolicy, as_policy
 
 
-class Restarts(AveragedValidation, keras.callbacks.Callback):
+class Restarts(FinishesWhenFitRaises, AveragedValidation, keras.callbacks.Callback):
     """Runs independent attempts until one reaches the target or the step budget is spent.
 
     When an attempt reaches its cutoff without meeting the target (or diverges), every weight
@@ -219,19 +222,6 @@ class Restarts(AveragedValidation, keras.callbacks.Callback):
         if attempt is not None and attempt.record is None:
             self.stopping.observe_batch(logs, final=True)  # judged where fit ended it
         self._finish_training()
-
-    def __enter__(self) -> Restarts:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """When `fit` raised, record the running attempt as `"stopped"`; never swallow the error."""
-        if kind is not None and self._training:
-            self._finish_training()
 
     def _finish_training(self) -> None:
         """End the running attempt (if any), tell the listeners, flush the ledger."""

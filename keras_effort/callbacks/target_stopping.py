@@ -27,7 +27,36 @@ from keras_effort.effort import Target
 from keras_effort.ledger import Attempt, Ledger
 
 
-class TargetStopping(AveragedValidation, keras.callbacks.Callback):
+class FinishesWhenFitRaises:
+    """Callback mixin: `with callback: model.fit(...)` ends the fit's attempt when `fit` raises.
+
+    Keras calls no callback when `fit` raises (a `KeyboardInterrupt`, an error): used as a
+    context manager, the callback records the running attempt as `"stopped"`, tells its
+    listeners and flushes the ledger, and the error goes on. A class using it keeps
+    `_training` and defines `_finish_training`; `_finisher` names who ends the fit.
+    """
+
+    _training: bool
+
+    def _finisher(self) -> Any:
+        return self
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """When `fit` raised, record the running attempt as `"stopped"`; never swallow the error."""
+        finisher = self._finisher()
+        if kind is not None and finisher._training:
+            finisher._finish_training()
+
+
+class TargetStopping(FinishesWhenFitRaises, AveragedValidation, keras.callbacks.Callback):
     """Stops training when the monitored metric reaches `target`; records steps to target.
 
     Unlike `EarlyStopping(baseline=...)`, which stops when a metric stops improving, this stops
@@ -422,19 +451,8 @@ class TargetStopping(AveragedValidation, keras.callbacks.Callback):
         self.observe_batch(logs, final=True)  # judged where it ends, check step or not
         self._finish_training()
 
-    def __enter__(self) -> TargetStopping:
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        """When `fit` raised, record the running attempt as `"stopped"`; never swallow the error."""
-        finisher = self.driven_by or self
-        if kind is not None and finisher._training:
-            finisher._finish_training()
+    def _finisher(self) -> Any:
+        return self.driven_by or self  # a driving `Restarts` ends the attempt and the fit
 
     def _finish_training(self) -> None:
         """End the running attempt (if any), tell the listeners, flush the ledger."""
