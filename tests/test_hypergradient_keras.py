@@ -199,8 +199,12 @@ def test_other_backends_match_tensorflow(backend):
     for name in names:
         model = make_model(OPTIMIZERS[name]())
         weights = fit(model)
+        # The tower is chaotic: a 10% change of its hyper rate moves these weights by 0.3, and
+        # float32 round-off by up to 2e-5 (TensorFlow's own AVX-512 and AVX kernels differ that
+        # much). Its weights are compared to 1e-4, far above round-off, far below any real change.
+        atol = 1e-4 if name == "adam-tower" else 1e-5
         for a, b in zip(results[name]["weights"], weights, strict=True):
-            np.testing.assert_allclose(np.array(a), b, rtol=1e-4, atol=1e-5, err_msg=name)
+            np.testing.assert_allclose(np.array(a), b, rtol=1e-4, atol=atol, err_msg=name)
         # Layer names differ between processes: compare the learned values in order.
         learned = model.optimizer.learned_hyperparameters
         assert len(results[name]["learned"]) == len(learned)
