@@ -33,6 +33,14 @@ class ArgumentError(ValueError):
         super().__init__(f"`{name}` must be {allowed}, got {value!r}")
 
 
+class ArgumentTypeError(ArgumentError, TypeError):
+    """An argument of the wrong kind of object (not an optimizer, not a model).
+
+    Both a `ValueError`, like every `ArgumentError`, and a `TypeError`, so that code catching
+    either keeps working (as NumPy's `AxisError` is both a `ValueError` and an `IndexError`).
+    """
+
+
 def is_int(value: Any) -> bool:
     """Whether `value` is an integer (NumPy integers included), not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -188,3 +196,20 @@ def optional(check: Callable[..., T], name: str, value: Any, *args: Any, **kwarg
         return check(name, value, *args, **kwargs)
     except ArgumentError as error:
         raise ArgumentError(error.name, f"None or {error.allowed}", error.value) from None
+
+
+def instance_of(name: str, value: Any, kind: type, allowed: str) -> Any:
+    """`value`, which must be an instance of `kind`.
+
+    Args:
+        name: The argument's name, for the message.
+        value: The value to check.
+        kind: The class `value` must be an instance of.
+        allowed: What the argument may be, in words ("a keras.optimizers.Optimizer").
+
+    Raises:
+        ArgumentTypeError: `value` is not an instance of `kind`.
+    """
+    if not isinstance(value, kind):
+        raise ArgumentTypeError(name, allowed, value)
+    return value

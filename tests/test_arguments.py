@@ -68,3 +68,11 @@ def test_predicates_refuse_bools():
     assert a.is_int(np.int32(1)) and not a.is_int(True) and not a.is_int(1.0)
     assert a.is_real(np.float64(1.5)) and a.is_real(2) and not a.is_real(False)
     assert not a.is_real("1")
+
+
+def test_instance_of_refuses_another_kind_of_object_as_both_value_and_type_error():
+    assert a.instance_of("seq", [1], list, "a list") == [1]
+    with pytest.raises(a.ArgumentTypeError) as caught:
+        a.instance_of("seq", (1,), list, "a list")
+    assert str(caught.value) == "`seq` must be a list, got (1,)"
+    assert isinstance(caught.value, TypeError) and isinstance(caught.value, ValueError)
