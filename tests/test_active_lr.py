@@ -25,12 +25,7 @@ import numpy as np
 import pytest
 from conftest import run_with_backend
 
-from keras_effort.optimizers.active_lr import (
-    ActiveAdamW,
-    ActiveLR,
-    ActiveLREpochEnd,
-    ActiveSGD,
-)
+from keras_effort.optimizers import ActiveLR, ActiveLREpochEnd, active_adamw, active_sgd
 from keras_effort.optimizers.adabelief import AdaBelief
 from keras_effort.optimizers.hypergradient_sgd import HypergradientSGD
 from keras_effort.optimizers.radam import RAdam
@@ -138,7 +133,7 @@ def assert_trajectories_close(actual, expected):
 def test_sgd_momentum_matches_reference_over_five_periods(float64):
     w0 = np.linspace(-1, 1, 6).reshape(SHAPE)
     grads = gradient_sequence(15)
-    optimizer = ActiveSGD(LR, period=3, increase=0.1, decrease=0.9)
+    optimizer = active_sgd(LR, period=3, increase=0.1, decrease=0.9)
     expected = active_lr_reference(
         w0, grads, sgd_momentum_steps(LR, 0.9), {3, 6, 9, 12, 15}, 0.1, 0.9, LR
     )
@@ -267,7 +262,7 @@ def test_fit_bookkeeping_with_steps_per_execution_and_uneven_last_batch(period):
     runs = []
     for steps_per_execution in (1, MULTI_STEP):
         model = make_model(
-            ActiveAdamW(0.05, period=period), steps_per_execution=steps_per_execution
+            active_adamw(0.05, period=period), steps_per_execution=steps_per_execution
         )
         model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, callbacks=callbacks)
         runs.append(model)
@@ -281,10 +276,10 @@ def test_fit_bookkeeping_with_steps_per_execution_and_uneven_last_batch(period):
 
 def test_epoch_period_in_fit_equals_integer_period_of_one_epoch():
     x, y = make_data()
-    epochs = make_model(ActiveAdamW(0.05, period="epoch"), steps_per_execution=MULTI_STEP)
+    epochs = make_model(active_adamw(0.05, period="epoch"), steps_per_execution=MULTI_STEP)
     epochs.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0,
                callbacks=[ActiveLREpochEnd()])  # fmt: skip
-    steps = make_model(ActiveAdamW(0.05, period=5))
+    steps = make_model(active_adamw(0.05, period=5))
     steps.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0)
     assert_states_equal(state_of(epochs), state_of(steps), atol=1e-6)
 
@@ -301,10 +296,10 @@ def test_jit_compile_matches_graph_mode():
 
 def test_save_reload_resumes_exactly(tmp_path):
     x, y = make_data()
-    straight = make_model(ActiveAdamW(0.05, period=3, weight_decay=0.01))
+    straight = make_model(active_adamw(0.05, period=3, weight_decay=0.01))
     straight.fit(x, y, batch_size=16, epochs=4, shuffle=False, verbose=0)
 
-    resumed = make_model(ActiveAdamW(0.05, period=3, weight_decay=0.01))
+    resumed = make_model(active_adamw(0.05, period=3, weight_decay=0.01))
     resumed.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
     path = tmp_path / "model.keras"
     resumed.save(path)
@@ -318,7 +313,7 @@ def test_save_reload_resumes_exactly(tmp_path):
 def test_reset_to_post_build_values_restarts_exactly():
     # The contract of keras_effort.callbacks.Restarts: all state lives in optimizer.variables.
     x, y = make_data()
-    model = make_model(ActiveSGD(0.05, period=2))
+    model = make_model(active_sgd(0.05, period=2))
     model.optimizer.build(model.trainable_variables)
     initial = state_of(model)
     model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
@@ -334,7 +329,7 @@ def test_mirrored_strategy_keeps_replicas_identical(mirrored_strategy, period):
     x, y = make_data(n=64)
     callbacks = [ActiveLREpochEnd()] if period == "epoch" else []
     with mirrored_strategy.scope():
-        model = make_model(ActiveAdamW(0.05, period=period))
+        model = make_model(active_adamw(0.05, period=period))
     model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, callbacks=callbacks)
     optimizer = model.optimizer
     adapted = False
@@ -346,7 +341,7 @@ def test_mirrored_strategy_keeps_replicas_identical(mirrored_strategy, period):
     assert adapted
     assert keras.ops.convert_to_numpy(optimizer.periods_completed) == (4 if period == 3 else 3)
 
-    single = make_model(ActiveAdamW(0.05, period=period))
+    single = make_model(active_adamw(0.05, period=period))
     single.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0, callbacks=callbacks)
     np.testing.assert_allclose(
         np.concatenate([np.ravel(w) for w in model.get_weights()]),
@@ -369,7 +364,7 @@ def test_keras_callbacks_see_the_inner_learning_rate(tmp_path):
 
 
 def test_learned_hyperparameters_name_each_variable():
-    model = make_model(ActiveAdamW(period=2))
+    model = make_model(active_adamw(period=2))
     assert model.optimizer.learned_hyperparameters == {}
     model.optimizer.build(model.trainable_variables)
     learned = model.optimizer.learned_hyperparameters
@@ -394,10 +389,10 @@ def test_config_round_trip_keeps_the_inner_optimizer():
 
 def test_epoch_mode_without_callback_warns_and_callback_checks_optimizer():
     x, y = make_data()
-    model = make_model(ActiveAdamW(period="epoch"))
+    model = make_model(active_adamw(period="epoch"))
     with pytest.warns(UserWarning, match="ActiveLREpochEnd"):
         model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    stepped = make_model(ActiveAdamW(period=3))
+    stepped = make_model(active_adamw(period=3))
     with pytest.raises(ValueError, match="period='epoch'"):
         stepped.fit(x, y, epochs=1, verbose=0, callbacks=[ActiveLREpochEnd()])
     with pytest.raises(ValueError, match="period='epoch'"):
@@ -440,7 +435,7 @@ CROSS_BACKEND_SCENARIO = """
 import json
 import keras
 import numpy as np
-from keras_effort.optimizers.active_lr import ActiveLR, ActiveLREpochEnd, ActiveSGD
+from keras_effort.optimizers import ActiveLR, ActiveLREpochEnd, active_sgd
 from keras_effort.optimizers.adabelief import AdaBelief
 from keras_effort.optimizers.radam import RAdam
 
@@ -453,7 +448,7 @@ def scenario():
     for name, optimizer, callbacks in [
         ("active_radam_3", ActiveLR(RAdam(0.05), period=3), []),
         ("active_adabelief_epoch", ActiveLR(AdaBelief(0.05), period="epoch"), [ActiveLREpochEnd()]),
-        ("active_sgd_4", ActiveSGD(0.1, period=4), []),
+        ("active_sgd_4", active_sgd(0.1, period=4), []),
     ]:
         model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
         model.set_weights([kernel, np.zeros(2, "float32")])

@@ -16,6 +16,7 @@ from keras_effort.callbacks.restarts import Restarts
 from keras_effort.callbacks.target_stopping import TargetStopping
 from keras_effort.effort import RuntimeDistribution
 from keras_effort.ledger import Attempt
+from keras_effort.optimizers.wrapper import unwrap
 from keras_effort.report.tensorboard_plugin import summary as effort_summary
 
 # The run's results, one value each at step 0: HParams shows these as its metrics.
@@ -284,12 +285,8 @@ def _attempts_table(timeline: list[effort_summary.TimedAttempt]) -> str:
 
 def _learned_hyperparameters(optimizer: Any) -> Mapping[str, Any]:
     """The learned hyperparameters of an optimizer or of the one it wraps, if any."""
-    while optimizer is not None:
-        learned = getattr(optimizer, "learned_hyperparameters", None)
-        if learned is not None:
-            return learned
-        optimizer = getattr(optimizer, "inner_optimizer", None)
-    return {}
+    learner = unwrap(optimizer, lambda o: getattr(o, "learned_hyperparameters", None) is not None)
+    return {} if learner is None else learner.learned_hyperparameters
 
 
 def _to_float(value: Any) -> float:

@@ -19,6 +19,8 @@ from typing import Any
 
 import keras
 
+from keras_effort.optimizers._backend import schedule_free_z
+
 # The training weights of each model while it is swapped (or the optimizer, when it swapped
 # itself): a model in here is not swapped again by a nested evaluation.
 _SWAPPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -59,8 +61,7 @@ def swap_to_averaged(model: Any) -> bool:
     variables = list(model.trainable_variables)
     saved = [keras.ops.copy(variable.value) for variable in variables]
     for variable in variables:
-        # Keras keeps `z` in the optimizer's "momentum" slot of each variable.
-        z = optimizer._momentums[optimizer._get_variable_index(variable)]
+        z = schedule_free_z(optimizer, variable)
         y = variable.value
         variable.assign((y - (1.0 - beta_1) * keras.ops.cast(z, y.dtype)) / beta_1)
     _SWAPPED[model] = saved

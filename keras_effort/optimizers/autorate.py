@@ -8,12 +8,14 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_effort.optimizers._arguments import check_unit_interval
-from keras_effort.optimizers._backend import dense_gradients, no_grad
+from keras_effort.arguments import non_negative_real, real_in
+from keras_effort.optimizers._arguments import unit_interval
+from keras_effort.optimizers._backend import all_reduce_sum
+from keras_effort.optimizers.wrapper import WrapperOptimizer
 
 
 @keras.saving.register_keras_serializable(package="keras_effort")
-class AutoRate(keras.optimizers.Optimizer):
+class AutoRate(WrapperOptimizer):
     """Wraps any Keras optimizer and learns the scale of its steps online.
 
     Each step the inner optimizer proposes its own update `delta_t` (with its own learning
@@ -71,8 +73,10 @@ class AutoRate(keras.optimizers.Optimizer):
         name: the optimizer's name.
 
     Raises:
-        ValueError: if `optimizer` is not an unbuilt Keras optimizer, or for an argument out
-            of its range.
+        ArgumentTypeError: if `optimizer` is not a Keras optimizer (a `TypeError` and a
+            `ValueError`).
+        ArgumentError: if `optimizer` is built or cannot be wrapped (see `WrapperOptimizer`),
+            or for an argument out of its range.
 
     Reference:
         - [Baydin et al., 2018](https://arxiv.org/abs/1703.04782), "Online Learning Rate
@@ -95,25 +99,27 @@ class AutoRate(keras.optimizers.Optimizer):
         name: str = "autorate",
         **kwargs: Any,
     ) -> None:
-        _check_arguments(optimizer, hypergradient_lr, initial_step, max_step, explosion, cut)
-        check_unit_interval("target_cosine", target_cosine)
-        if kwargs:
-            raise ValueError(
-                f"AutoRate takes no base optimizer options ({', '.join(sorted(kwargs))}): "
-                "set them on the wrapped optimizer"
+        hypergradient_lr = non_negative_real("hypergradient_lr", hypergradient_lr)
+        target_cosine = unit_interval("target_cosine", target_cosine)
+        initial_step, max_step, cut = (
+            real_in(argument, value, 0.0, 1.0, low_open=True, high_open=True)
+            for argument, value in (
+                ("initial_step", initial_step), ("max_step", max_step), ("cut", cut)
             )
-        super().__init__(learning_rate=0.0, name=name)
-        self.inner_optimizer = optimizer
-        self.hypergradient_lr = float(hypergradient_lr)
-        self.target_cosine = float(target_cosine)
-        self.initial_step = float(initial_step)
-        self.explosion = float(explosion)
-        self.cut = float(cut)
-        self.max_step = float(max_step)
+        )
+        explosion = real_in("explosion", explosion, 1.0, low_open=True)
+        super().__init__(optimizer, name=name, **kwargs)
+        self.hypergradient_lr = hypergradient_lr
+        self.target_cosine = target_cosine
+        self.initial_step = initial_step
+        self.explosion = explosion
+        self.cut = cut
+        self.max_step = max_step
 
     def build(self, variables: list) -> None:
         if self.built:
             return
+        super().build(variables)
         self.log_scale = self.add_variable(
             shape=(), initializer="zeros", name="log_scale", aggregation="only_first_replica"
         )
@@ -122,51 +128,22 @@ class AutoRate(keras.optimizers.Optimizer):
             shape=(), initializer="zeros", name="gradient_power", aggregation="only_first_replica"
         )
         self._applied = self.add_optimizer_variables(variables, "applied")
-        self.inner_optimizer.build(variables)
-        super().build(variables)
-
-    @property
-    def variables(self) -> list:
-        return self._variables[:] + self.inner_optimizer.variables
-
-    @property
-    def learning_rate(self) -> Any:
-        """The inner optimizer's learning rate (the starting guess, or its schedule's value)."""
-        return self.inner_optimizer.learning_rate
-
-    @learning_rate.setter
-    def learning_rate(self, value: Any) -> None:
-        self.inner_optimizer.learning_rate = value
-
-    @property
-    def iterations(self) -> Any:
-        return self.inner_optimizer.iterations
 
     @property
     def scale(self) -> Any:
         """The learned multiplier of the inner optimizer's steps (1.0 before the first step)."""
         return ops.exp(self.log_scale) if self.built else ops.convert_to_tensor(1.0)
 
-    @property
-    def learned_hyperparameters(self) -> dict[str, Any]:
-        """`{"scale": ...}` once built, for `EffortTensorBoard`; empty before."""
-        return {"scale": self.scale} if self.built else {}
+    def _own_learned_hyperparameters(self) -> dict[str, Any]:
+        """`{"scale": ...}`, for `EffortTensorBoard`."""
+        return {"scale": self.scale}
 
-    def apply(self, grads: list, trainable_variables: list | None = None) -> None:
-        with no_grad():  # on PyTorch, a custom training loop's `apply` records no graph
-            self._apply(dense_gradients(grads), trainable_variables)
-
-    def _apply(self, grads: list, trainable_variables: list | None) -> None:
-        if not self.built:
-            with keras.name_scope(self.name, caller=self):
-                self.build(trainable_variables)
-            self.built = True
-        variables = list(trainable_variables or self._trainable_variables)
+    def _step(self, grads: list, variables: list) -> None:
         grads = [ops.convert_to_tensor(g) for g in grads]
         slots = [self._applied[self._get_variable_index(v)] for v in variables]
         applied = [ops.copy(slot.value) for slot in slots]
 
-        dot, gradient_power, finite = _all_reduce_sums(
+        dot, gradient_power, finite = all_reduce_sum(
             [
                 _sum(_dot(g, ops.cast(a, g.dtype)) for g, a in zip(grads, applied, strict=True)),
                 _sum(_dot(g, g) for g in grads),
@@ -229,28 +206,19 @@ class AutoRate(keras.optimizers.Optimizer):
             variable.assign(old + change)
             slot.assign(ops.where(ok, ops.cast(change, slot.dtype), ops.zeros_like(last)))
 
-    def finalize_variable_values(self, variables: list) -> None:
-        self.inner_optimizer.finalize_variable_values(variables)
-
     def get_config(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "optimizer": keras.optimizers.serialize(self.inner_optimizer),
-            "hypergradient_lr": self.hypergradient_lr,
-            "target_cosine": self.target_cosine,
-            "initial_step": self.initial_step,
-            "max_step": self.max_step,
-            "explosion": self.explosion,
-            "cut": self.cut,
-        }
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any], custom_objects: dict | None = None):
-        config = dict(config)
-        config["optimizer"] = keras.optimizers.deserialize(
-            config["optimizer"], custom_objects=custom_objects
+        config = super().get_config()
+        config.update(
+            {
+                "hypergradient_lr": self.hypergradient_lr,
+                "target_cosine": self.target_cosine,
+                "initial_step": self.initial_step,
+                "max_step": self.max_step,
+                "explosion": self.explosion,
+                "cut": self.cut,
+            }
         )
-        return cls(**config)
+        return config
 
 
 def _dot(x, y) -> Any:
@@ -261,36 +229,3 @@ def _dot(x, y) -> Any:
 def _sum(values) -> Any:
     """The float32 sum of scalar tensors."""
     return sum(ops.cast(v, "float32") for v in values)
-
-
-def _all_reduce_sums(values: list) -> list:
-    """Sum scalars over the replicas of a `tf.distribute` strategy; unchanged otherwise."""
-    if keras.backend.backend() != "tensorflow":
-        return values
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    if context is None or context.num_replicas_in_sync == 1:
-        return values
-    return context.all_reduce(tf.distribute.ReduceOp.SUM, values)
-
-
-def _check_arguments(optimizer, hypergradient_lr, initial_step, max_step, explosion, cut) -> None:
-    if not isinstance(optimizer, keras.optimizers.Optimizer):
-        raise ValueError(f"`optimizer` must be a keras.optimizers.Optimizer, got {optimizer!r}")
-    if optimizer.built:
-        raise ValueError("`optimizer` must be a fresh optimizer that is not built yet")
-    if not _finite(hypergradient_lr) or hypergradient_lr < 0:
-        raise ValueError(f"`hypergradient_lr` must be a float >= 0, got {hypergradient_lr!r}")
-    if not _finite(initial_step) or not 0 < initial_step < 1:
-        raise ValueError(f"`initial_step` must be a float in (0, 1), got {initial_step!r}")
-    if not _finite(max_step) or not 0 < max_step < 1:
-        raise ValueError(f"`max_step` must be a float in (0, 1), got {max_step!r}")
-    if not _finite(explosion) or explosion <= 1:
-        raise ValueError(f"`explosion` must be a float > 1, got {explosion!r}")
-    if not _finite(cut) or not 0 < cut < 1:
-        raise ValueError(f"`cut` must be a float in (0, 1), got {cut!r}")
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

@@ -23,12 +23,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_effort.optimizers._arguments import check_learning_rate, check_non_negative
+from keras_effort.arguments import ArgumentError, non_negative_real, one_of, optional
+from keras_effort.optimizers._arguments import bounds, fresh_optimizer
+from keras_effort.optimizers._arguments import learning_rate as learning_rate_argument
 from keras_effort.optimizers._backend import (
     DenseGradients,
     InPlaceAssignments,
+    UpdatesAllTogether,
     is_torch,
-    no_grad,
 )
 
 SCOPES = ("global", "variable", "element")
@@ -42,7 +44,9 @@ RELATIVE_FLOOR = 0.01
 MULTIPLICATIVE_HYPERGRADIENT_LR = 0.02
 
 
-class HypergradientOptimizer(DenseGradients, InPlaceAssignments, keras.optimizers.Optimizer):
+class HypergradientOptimizer(
+    DenseGradients, InPlaceAssignments, UpdatesAllTogether, keras.optimizers.Optimizer
+):
     """Base class: a Keras optimizer whose learning rate (and more) is learned online.
 
     Subclasses name the hyperparameters they can learn in `_learnable` (the learning rate
@@ -241,18 +245,8 @@ class HypergradientOptimizer(DenseGradients, InPlaceAssignments, keras.optimizer
     def _apply_weight_decay(self, variables: list) -> None:
         """Weight decay is part of the update direction, scaled by the learned rate."""
 
-    def _backend_update_step(self, grads: list, trainable_variables: list, learning_rate) -> None:
-        if keras.backend.backend() == "tensorflow":
-            _tensorflow_update_all(self, grads, trainable_variables, learning_rate)
-            return
-        with no_grad():
-            self._update_all(grads, trainable_variables, learning_rate)
-
-    def update_step(self, gradient, variable, learning_rate) -> None:
-        raise NotImplementedError(
-            f"{type(self).__name__} updates all variables together: a global learned rate needs "
-            "the hypergradient over every variable first. Use `apply` or `apply_gradients`."
-        )
+    def _update_anchor(self) -> keras.Variable:
+        return self._learned[self.learn[0]][0]
 
     # The hypergradient step ---------------------------------------------------------------------
 
@@ -562,35 +556,6 @@ def _hyper_step(optimizer: keras.optimizers.Optimizer, grads: list, variables: l
     optimizer._iterations.assign_add(1)
 
 
-def _tensorflow_update_all(
-    optimizer: HypergradientOptimizer, grads: list, trainable_variables: list, learning_rate
-) -> None:
-    """Run `_update_all` once per replica with all-reduced gradients (tf.distribute).
-
-    Keras' TF optimizer updates each variable with `extended.update`; a global rate needs all
-    gradients in one function, so the whole step runs in the update of one mirrored variable,
-    where reads and writes of mirrored variables use the replica's own copy.
-    """
-    import tensorflow as tf
-
-    pairs = optimizer._all_reduce_sum_gradients(
-        [(g, v.value) for g, v in zip(grads, trainable_variables, strict=True)]
-    )
-    reduced = [g for g, _ in pairs]
-    anchor = optimizer._learned[optimizer.learn[0]][0].value
-
-    def update(_, grads, learning_rate):
-        optimizer._update_all(grads, trainable_variables, learning_rate)
-        return tf.constant(0)
-
-    def cross_replica_update(distribution, grads, learning_rate):
-        distribution.extended.update(anchor, update, args=(grads, learning_rate), group=False)
-
-    tf.__internal__.distribute.interim.maybe_merge_call(
-        cross_replica_update, optimizer._distribution_strategy, reduced, learning_rate
-    )
-
-
 def complement(value: float, dtype: str) -> float:
     """`1 - value` computed in `dtype`, as a Python float for PyTorch's multi-tensor ops.
 
@@ -624,37 +589,21 @@ def _check_arguments(
     hyper_optimizer: Any,
     learning_rate_bounds: Any,
 ) -> None:
-    check_learning_rate(learning_rate)
-    check_non_negative("hypergradient_lr", hypergradient_lr, allow_none=True)
-    if scope not in SCOPES:
-        raise ValueError(f"`scope` must be one of {SCOPES}, got {scope!r}")
-    if rule not in RULES:
-        raise ValueError(f"`rule` must be one of {RULES}, got {rule!r}")
+    learning_rate_argument(learning_rate)
+    optional(non_negative_real, "hypergradient_lr", hypergradient_lr)
+    one_of("scope", scope, SCOPES)
+    one_of("rule", rule, RULES)
     unknown = [name for name in learn if name not in learnable]
     if not learn or unknown or len(set(learn)) != len(learn):
-        raise ValueError(
-            f"`learn` must be a non-empty list of distinct names from {learnable}, got {learn!r}"
-        )
-    if hyper_optimizer is not None:
-        if not isinstance(hyper_optimizer, keras.optimizers.Optimizer):
-            raise ValueError(
-                f"`hyper_optimizer` must be a keras.optimizers.Optimizer, got {hyper_optimizer!r}"
-            )
-        if hyper_optimizer.built:
-            raise ValueError("`hyper_optimizer` must be a fresh optimizer that is not built yet")
+        raise ArgumentError("learn", f"a non-empty list of distinct names from {learnable}", learn)
+    optional(fresh_optimizer, "hyper_optimizer", hyper_optimizer)
     if learning_rate_bounds is None:
         return
-    try:
-        low, high = (float(b) for b in learning_rate_bounds)
-    except (TypeError, ValueError):
-        low, high = math.nan, math.nan
-    if not (math.isfinite(low) and 0 <= low <= high and not math.isnan(high)):
-        raise ValueError(
-            "`learning_rate_bounds` must be None or (low, high) with 0 <= low <= high, low "
-            f"finite, got {learning_rate_bounds!r}"
-        )
+    low, high = bounds("learning_rate_bounds", learning_rate_bounds, "low, high", finite_high=False)
     if LEARNING_RATE in learn and not callable(learning_rate) and not low <= learning_rate <= high:
-        raise ValueError(
-            f"`learning_rate` {learning_rate!r} lies outside `learning_rate_bounds` "
-            f"{learning_rate_bounds!r}: the learned rate would start clipped to the bound"
+        raise ArgumentError(
+            "learning_rate_bounds",
+            f"an interval that holds `learning_rate` {learning_rate!r} (else the learned rate "
+            "would start clipped to a bound)",
+            learning_rate_bounds,
         )

@@ -8,7 +8,8 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_effort.optimizers._arguments import check_non_negative, check_unit_interval
+from keras_effort.arguments import non_negative_real
+from keras_effort.optimizers._arguments import unit_interval
 from keras_effort.optimizers.hypergradient import (
     LEARNING_RATE,
     HypergradientOptimizer,
@@ -88,9 +89,9 @@ class HypergradientAdam(HypergradientOptimizer):
         name: str = "hypergradient_adam",
         **kwargs: Any,
     ) -> None:
-        check_unit_interval("beta_1", beta_1, learned="beta_1" in learn)
-        check_unit_interval("beta_2", beta_2, learned="beta_2" in learn)
-        check_non_negative("epsilon", epsilon)
+        unit_interval("beta_1", beta_1, learned="beta_1" in learn)
+        unit_interval("beta_2", beta_2, learned="beta_2" in learn)
+        non_negative_real("epsilon", epsilon)
         super().__init__(
             learning_rate=learning_rate,
             hypergradient_lr=hypergradient_lr,

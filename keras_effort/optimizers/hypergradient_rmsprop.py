@@ -8,7 +8,8 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_effort.optimizers._arguments import check_non_negative, check_unit_interval
+from keras_effort.arguments import non_negative_real
+from keras_effort.optimizers._arguments import unit_interval
 from keras_effort.optimizers.hypergradient import (
     LEARNING_RATE,
     HypergradientOptimizer,
@@ -80,8 +81,8 @@ class HypergradientRMSprop(HypergradientOptimizer):
         name: str = "hypergradient_rmsprop",
         **kwargs: Any,
     ) -> None:
-        check_unit_interval("rho", rho, learned="rho" in learn)
-        check_non_negative("epsilon", epsilon)
+        unit_interval("rho", rho, learned="rho" in learn)
+        non_negative_real("epsilon", epsilon)
         super().__init__(
             learning_rate=learning_rate,
             hypergradient_lr=hypergradient_lr,

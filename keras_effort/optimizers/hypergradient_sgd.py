@@ -8,7 +8,7 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_effort.optimizers._arguments import check_unit_interval
+from keras_effort.optimizers._arguments import unit_interval
 from keras_effort.optimizers.hypergradient import (
     LEARNING_RATE,
     HypergradientOptimizer,
@@ -84,7 +84,7 @@ class HypergradientSGD(HypergradientOptimizer):
         name: str = "hypergradient_sgd",
         **kwargs: Any,
     ) -> None:
-        check_unit_interval("momentum", momentum, learned="momentum" in learn)
+        unit_interval("momentum", momentum, learned="momentum" in learn)
         super().__init__(
             learning_rate=learning_rate,
             hypergradient_lr=hypergradient_lr,

@@ -9,12 +9,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_effort.optimizers._arguments import check_non_negative, check_unit_interval
-from keras_effort.optimizers._backend import DenseGradients, NoGradApply
+from keras_effort.arguments import non_negative_real, optional, positive_real, real_in
+from keras_effort.optimizers._arguments import learning_rate as learning_rate_argument
+from keras_effort.optimizers._arguments import unit_interval
+from keras_effort.optimizers._backend import DenseGradients, NoGradApply, UpdatesAllTogether
 
 
 @keras.saving.register_keras_serializable(package="keras_effort")
-class Prodigy(DenseGradients, NoGradApply, keras.optimizers.Optimizer):
+class Prodigy(DenseGradients, NoGradApply, UpdatesAllTogether, keras.optimizers.Optimizer):
     """Mishchenko & Defazio's Prodigy, a port of the authors' `prodigyopt` package.
 
     Adam whose step is `d * learning_rate`, with `learning_rate` left at 1.0 and `d` an
@@ -79,23 +81,16 @@ class Prodigy(DenseGradients, NoGradApply, keras.optimizers.Optimizer):
         name: str = "prodigy",
         **kwargs: Any,
     ) -> None:
-        if isinstance(learning_rate, (int, float)) and not (
-            math.isfinite(learning_rate) and learning_rate > 0
-        ):
-            raise ValueError(
-                "`learning_rate` must be a float > 0 or a LearningRateSchedule, "
-                f"got {learning_rate!r}"
-            )
-        check_unit_interval("beta_1", beta_1)
-        check_unit_interval("beta_2", beta_2)
-        if beta_3 is not None:
-            check_unit_interval("beta_3", beta_3)
-        check_non_negative("weight_decay", weight_decay)
-        for argument, value in (("epsilon", epsilon), ("d0", d0), ("d_coef", d_coef)):
-            if not (_is_float(value) and math.isfinite(value) and value > 0):
-                raise ValueError(f"`{argument}` must be a float > 0, got {value!r}")
-        if not (_is_float(growth_rate) and growth_rate > 1):
-            raise ValueError(f"`growth_rate` must be a float > 1 (or inf), got {growth_rate!r}")
+        learning_rate_argument(learning_rate, positive=True)
+        beta_1 = unit_interval("beta_1", beta_1)
+        beta_2 = unit_interval("beta_2", beta_2)
+        beta_3 = optional(unit_interval, "beta_3", beta_3)
+        weight_decay = non_negative_real("weight_decay", weight_decay)
+        epsilon, d0, d_coef = (
+            positive_real(argument, value)
+            for argument, value in (("epsilon", epsilon), ("d0", d0), ("d_coef", d_coef))
+        )
+        growth_rate = real_in("growth_rate", growth_rate, 1.0, low_open=True, finite=False)
         super().__init__(learning_rate=learning_rate, name=name, **kwargs)
         self.beta_1 = float(beta_1)
         self.beta_2 = float(beta_2)
@@ -137,18 +132,8 @@ class Prodigy(DenseGradients, NoGradApply, keras.optimizers.Optimizer):
     def _apply_weight_decay(self, variables: list) -> None:
         """Weight decay is part of the step, scaled by `dlr` (see `update`)."""
 
-    def _backend_update_step(self, grads: list, trainable_variables: list, learning_rate) -> None:
-        # `d` depends on all gradients together, so one function updates every variable.
-        if keras.backend.backend() == "tensorflow":
-            _run_once_per_replica(self, grads, trainable_variables, learning_rate)
-        else:
-            self._update_all(grads, trainable_variables, learning_rate)
-
-    def update_step(self, gradient, variable, learning_rate) -> None:
-        raise NotImplementedError(
-            "Prodigy updates all variables together (its distance estimate sums over all of "
-            "them): use `apply` or `apply_gradients`."
-        )
+    def _update_anchor(self) -> keras.Variable:
+        return self.d
 
     def _update_all(self, grads: list, variables: list, learning_rate) -> None:
         # Every variable is read once as a backend tensor, and the arithmetic is done on
@@ -245,10 +230,6 @@ class Prodigy(DenseGradients, NoGradApply, keras.optimizers.Optimizer):
         return config
 
 
-def _is_float(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
 # Python's `max` and `min`, as `prodigyopt` uses them on its scalars (the first argument unless
 # the second is strictly larger or smaller, so a NaN estimate keeps the current one). Not
 # `ops.maximum`/`ops.minimum`: on Keras' PyTorch backend they return float32 for float64 inputs
@@ -259,33 +240,3 @@ def _max(a, b):
 
 def _min(a, b):
     return ops.where(b < a, b, a)
-
-
-def _run_once_per_replica(
-    optimizer: Prodigy, grads: list, trainable_variables: list, learning_rate
-) -> None:
-    """Run `_update_all` once per replica with all-reduced gradients (tf.distribute).
-
-    Keras' TF optimizer updates each variable with `extended.update`; an estimate over all
-    variables needs all gradients in one function, so the whole step runs in the update of one
-    mirrored variable, where reads and writes of mirrored variables use the replica's copy.
-    """
-    import tensorflow as tf
-
-    pairs = optimizer._all_reduce_sum_gradients(
-        [(g, v.value) for g, v in zip(grads, trainable_variables, strict=True)]
-    )
-    reduced = [g for g, _ in pairs]
-
-    def update(_, grads, learning_rate):
-        optimizer._update_all(grads, trainable_variables, learning_rate)
-        return tf.constant(0)
-
-    def cross_replica_update(distribution, grads, learning_rate):
-        distribution.extended.update(
-            optimizer.d.value, update, args=(grads, learning_rate), group=False
-        )
-
-    tf.__internal__.distribute.interim.maybe_merge_call(
-        cross_replica_update, optimizer._distribution_strategy, reduced, learning_rate
-    )

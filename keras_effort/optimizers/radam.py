@@ -8,11 +8,9 @@ from typing import Any
 import keras
 from keras import ops
 
-from keras_effort.optimizers._arguments import (
-    check_learning_rate,
-    check_non_negative,
-    check_unit_interval,
-)
+from keras_effort.arguments import non_negative_real, optional
+from keras_effort.optimizers._arguments import learning_rate as learning_rate_argument
+from keras_effort.optimizers._arguments import unit_interval
 from keras_effort.optimizers._backend import DenseGradients, NoGradApply
 
 
@@ -92,12 +90,12 @@ class RAdam(DenseGradients, NoGradApply, keras.optimizers.Optimizer):
         decoupled_weight_decay: bool = False,
         **kwargs: Any,
     ) -> None:
-        check_learning_rate(learning_rate)
+        learning_rate_argument(learning_rate)
         super().__init__(learning_rate=learning_rate, weight_decay=weight_decay, **kwargs)
-        check_unit_interval("beta_1", beta_1)
-        check_unit_interval("beta_2", beta_2)
-        check_non_negative("epsilon", epsilon)
-        check_non_negative("weight_decay", weight_decay, allow_none=True)
+        unit_interval("beta_1", beta_1)
+        unit_interval("beta_2", beta_2)
+        non_negative_real("epsilon", epsilon)
+        optional(non_negative_real, "weight_decay", weight_decay)
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon

@@ -9,11 +9,11 @@ import keras
 import pytest
 
 from keras_effort.optimizers import (
-    ActiveAdaBelief,
-    ActiveAdamW,
     ActiveLR,
-    ActiveRAdam,
-    ActiveSGD,
+    active_adabelief,
+    active_adamw,
+    active_radam,
+    active_sgd,
 )
 from keras_effort.schedules import CyclicalLearningRate, LubyCosineRestarts, OneCycle, Warmup
 
@@ -72,11 +72,11 @@ ROWS = [
     (active_lr, {"bounds": ("0.1", "10")}, ValueError, "`bounds`"),
     (active_lr, {"bounds": (0.1, 1.0, 10.0)}, ValueError, "`bounds`"),
     # The Active* constructors pass their arguments on to ActiveLR or the Keras optimizer.
-    (ActiveSGD, {"learning_rate": 0.1, "increase": math.inf}, ValueError, "`increase`"),
-    (ActiveSGD, {"learning_rate": 0.1, "momentum": 1.5}, ValueError, "`momentum`"),
-    (ActiveAdamW, {"decrease": 2.0}, ValueError, "`decrease`"),
-    (ActiveRAdam, {"period": -1}, ValueError, "`period`"),
-    (ActiveAdaBelief, {"increase": "0.2"}, ValueError, "`increase`"),
+    (active_sgd, {"learning_rate": 0.1, "increase": math.inf}, ValueError, "`increase`"),
+    (active_sgd, {"learning_rate": 0.1, "momentum": 1.5}, ValueError, "`momentum`"),
+    (active_adamw, {"decrease": 2.0}, ValueError, "`decrease`"),
+    (active_radam, {"period": -1}, ValueError, "`period`"),
+    (active_adabelief, {"increase": "0.2"}, ValueError, "`increase`"),
     # Schedules.
     (OneCycle, {"max_learning_rate": -1.0, "total_steps": 10}, ValueError, "`max_learning_rate`"),
     (OneCycle, {"max_learning_rate": 1.0, "total_steps": 0}, ValueError, "`total_steps`"),
