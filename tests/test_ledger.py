@@ -372,3 +372,33 @@ def test_a_postgres_ledger_hides_its_password_and_refuses_a_foreign_attempts_tab
         connection.execute("ALTER TABLE attempts ADD COLUMN owner TEXT")
     with pytest.raises(LedgerError, match="not a keras-effort ledger: it has an `attempts` table"):
         Ledger(postgres_url)
+
+
+def test_runtime_distribution_of_is_a_deprecated_alias_of_from_attempts() -> None:
+    from keras_effort.effort import RuntimeDistribution
+    from keras_effort.ledger import runtime_distribution_of
+
+    attempts = [Attempt("e", "val_accuracy", 0.9, steps=s, reached=True, budget=400)
+                for s in (100, 300)]
+    attempts.append(Attempt("e", "val_accuracy", 0.9, steps=400, reached=False, budget=400,
+                            outcome="cutoff"))
+    with pytest.warns(DeprecationWarning, match="RuntimeDistribution.from_attempts"):
+        alias = runtime_distribution_of(attempts)
+    reference = RuntimeDistribution.from_attempts(attempts)
+    # By hand: P(100) = 1/3, so l(100) = 100 / (1/3) = 300; l(300) = (100 + 200 * 2/3) / (2/3)
+    # = 350: the optimal cutoff is 100.
+    assert alias.expected_steps() == reference.expected_steps() == pytest.approx(300.0)
+
+
+def test_the_version_has_one_home_that_the_build_reads() -> None:
+    from pathlib import Path
+
+    import keras_effort
+    from keras_effort import _version
+
+    assert keras_effort.__version__ is _version.__version__
+    # tomllib is not in Python 3.10: read the two lines hatchling reads.
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject
+    assert '[tool.hatch.version]\n' in pyproject
+    assert 'path = "keras_effort/_version.py"' in pyproject

@@ -151,11 +151,6 @@ class DivergenceGuard(keras.callbacks.Callback):
         """Register an object whose `on_divergence(guard, event)` is called after a rollback."""
         self._listeners.append(listener)
 
-    @property
-    def snapshot_step(self) -> int | None:
-        """The optimizer step of the snapshot a rollback would restore, if any."""
-        return None if self._snapshot is None else self._snapshot[0]
-
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._reset_attempt()
         self._chance = _chance_level(self.model)

@@ -6,6 +6,7 @@ import json
 import math
 import numbers
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -129,7 +130,17 @@ class Attempt:
 
 
 def runtime_distribution_of(attempts: Sequence[Attempt]) -> RuntimeDistribution:
-    """The runtime distribution of attempts at one target (`RuntimeDistribution.from_attempts`)."""
+    """Deprecated alias of `RuntimeDistribution.from_attempts`, which owns the censoring rule.
+
+    Warns:
+        DeprecationWarning: always; call `RuntimeDistribution.from_attempts(attempts)`.
+    """
+    warnings.warn(
+        "`keras_effort.ledger.runtime_distribution_of` is deprecated: use "
+        "`keras_effort.effort.RuntimeDistribution.from_attempts`",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return RuntimeDistribution.from_attempts(attempts)
 
 

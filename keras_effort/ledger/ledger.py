@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from keras_effort.effort import RuntimeDistribution
 from keras_effort.ledger import schema
-from keras_effort.ledger.attempt import Attempt, runtime_distribution_of
+from keras_effort.ledger.attempt import Attempt
 from keras_effort.ledger.errors import LedgerError, LedgerWriteWarning
 from keras_effort.ledger.redact import redact
 from keras_effort.ledger.sqlite import SQLiteStore
@@ -339,7 +339,7 @@ class Ledger:
         target_metric: str | None = None,
         target_value: float | None = None,
     ) -> RuntimeDistribution:
-        """The runtime distribution of an experiment's attempts (`runtime_distribution_of`).
+        """The runtime distribution of an experiment's attempts (`from_attempts`).
 
         Raises:
             ValueError: when no attempt matches, or the matching attempts mix targets.
@@ -353,7 +353,7 @@ class Ledger:
                 f"experiment {experiment!r} has attempts at several targets {sorted(targets)}; "
                 "pass `target_metric` and `target_value`"
             )
-        return runtime_distribution_of(attempts)
+        return RuntimeDistribution.from_attempts(attempts)
 
     def runtime_distributions(
         self, experiment: str | None = None

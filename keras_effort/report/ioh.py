@@ -28,11 +28,12 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from keras_effort import __version__
+from keras_effort._version import __version__
 from keras_effort.effort import infer_direction, observed_until
 from keras_effort.effort.target import meets
 from keras_effort.ledger import Attempt
 
+# The export formats `keras-effort export --format` offers: the one list of them.
 FORMATS = ("ioh",)
 
 
