@@ -329,6 +329,31 @@ def test_a_version_1_ledger_is_read_as_it_is_and_migrated_when_written(tmp_path)
     assert "attempts_v1" not in indexes and "attempts_by_experiment" not in indexes
 
 
+def test_migrations_are_steps_from_each_version_to_the_next(tmp_path):
+    from keras_effort.ledger import schema
+    from keras_effort.ledger.sqlite import SQLiteStore
+
+    path = tmp_path / "v1.sqlite"
+    _v1_ledger(path)
+    # The first step alone gives a version 2 ledger: `run` and a key, no `writer` yet.
+    with sqlite3.connect(path) as connection:
+        for statement in schema.migration_statements(1, SQLiteStore.types, None):
+            connection.execute(statement)
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(attempts)")]
+    connection.close()
+    assert columns == [c for c, _ in schema.COLUMN_TYPES if c != "writer"]
+    reader = Ledger(path, read_only=True)
+    assert reader.schema_version == 2
+    assert [(a.id, a.run, a.steps, a.writer) for a in reader.attempts()] == [
+        (1, "legacy-1", 10, None),
+        (2, "legacy-2", 20, None),
+    ]
+    # Every version but the current one has its step, and the steps end at the current key.
+    assert sorted(schema.MIGRATIONS) == list(range(1, schema.SCHEMA_VERSION))
+    assert schema.MIGRATIONS[schema.SCHEMA_VERSION - 1].key == schema.KEY
+    assert schema.columns_of(schema.SCHEMA_VERSION) == schema.COLUMNS
+
+
 # ------------------------------------------------------------------------------ PostgreSQL
 
 

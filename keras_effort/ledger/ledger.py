@@ -445,13 +445,14 @@ class Ledger:
                 raise LedgerError(f"{store.location} is not a keras-effort ledger: it is empty")
             self._version = version
             return
-        statements = (
-            schema.create_statements(store.types)
-            if version is None
-            else schema.migrate_statements(version, store.types, store.restart_ids)
-            if version < schema.SCHEMA_VERSION
-            else []
-        )
+        if version is None:
+            statements = schema.create_statements(store.types)
+        else:  # one transaction: a failed step leaves the ledger as it was
+            statements = [
+                statement
+                for step in range(version, schema.SCHEMA_VERSION)
+                for statement in schema.migration_statements(step, store.types, store.restart_ids)
+            ]
         for statement in statements:
             cursor.execute(statement)
         self._version = schema.SCHEMA_VERSION
