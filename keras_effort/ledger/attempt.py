@@ -9,7 +9,7 @@ import uuid
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -18,8 +18,64 @@ from keras_effort.effort import RuntimeDistribution
 # New outcomes go at the end: a distributed tuner sends an outcome as its index in this tuple.
 OUTCOMES = ("reached", "cutoff", "diverged", "stopped", "bad_data")
 
+
+
+class TargetLike(Protocol):
+    """What `Attempt.from_run` reads of a target (`keras_effort.effort.Target`)."""
+
+    metric: str
+    value: float
+
+
 # Both backends store counts as signed 64-bit integers.
 _INT64 = (-(2**63), 2**63 - 1)
+
+
+def classify_outcome(
+    *,
+    reached: bool,
+    diverged: bool,
+    steps_run: int,
+    budget: int | None,
+    bad_data: bool = False,
+) -> str:
+    """How an attempt ended: `"reached"`, `"diverged"`, `"bad_data"`, `"cutoff"` or `"stopped"`.
+
+    Args:
+        reached: whether some check met the target.
+        diverged: whether the loss or the model's weights became non-finite.
+        steps_run: gradient steps the attempt ran.
+        budget: the steps it was allowed (its cutoff), `None` when unknown.
+        bad_data: whether a check read a non-finite metric from a finite model on validation
+            data that holds non-finite numbers (which no restart can fix).
+
+    Returns:
+        `"reached"` if it met the target; else `"diverged"`; else `"bad_data"`; else
+        `"cutoff"` when it spent its budget; else `"stopped"` (ended early, e.g. by another
+        callback, an exception or the end of `fit`).
+    """
+    if reached:
+        return "reached"
+    if diverged:
+        return "diverged"
+    if bad_data:
+        return "bad_data"
+    if budget is not None and steps_run >= budget:
+        return "cutoff"
+    return "stopped"
+
+
+def censoring_budget(outcome: str, steps_run: int, budget: int | None) -> int | None:
+    """The budget an attempt's record carries, which is where a failure is censored.
+
+    A diverged attempt would not have succeeded later, so it failed within its whole budget;
+    an attempt cut at its cutoff failed within the steps it ran; one stopped early, or one
+    whose metric could not be judged (`"bad_data"`), is known to have failed only so far (no
+    budget: censored at its steps, which leaves the success probability unbiased).
+    """
+    if outcome in ("stopped", "bad_data"):
+        return None
+    return steps_run if budget is None else max(budget, steps_run)
 
 
 @dataclass(frozen=True)
@@ -97,8 +153,10 @@ class Attempt:
                 f"`steps` = {self.steps} is beyond `budget` = {self.budget} for a reached attempt"
             )
         outcome = self.outcome
-        if outcome is None:
-            outcome = "reached" if self.reached else "stopped"
+        if outcome is None:  # the rule, knowing only whether it reached
+            outcome = classify_outcome(
+                reached=bool(self.reached), diverged=False, steps_run=self.steps, budget=None
+            )
         if outcome not in OUTCOMES:
             raise ValueError(f"`outcome` must be one of {OUTCOMES}, got {self.outcome!r}")
         if (outcome == "reached") != bool(self.reached):
@@ -127,6 +185,58 @@ class Attempt:
             object.__setattr__(self, "seconds", float(self.seconds))
         if self.curve is not None:
             object.__setattr__(self, "curve", _normalised_curve(self.curve))
+
+
+    @classmethod
+    def from_run(
+        cls,
+        target: TargetLike,
+        *,
+        steps_run: int,
+        reached_at: int | None = None,
+        budget: int | None = None,
+        diverged: bool = False,
+        bad_data: bool = False,
+        batch_size: int | None = None,
+        **fields: Any,
+    ) -> Attempt:
+        """The record of a finished run towards `target`: the one way an attempt is recorded.
+
+        The outcome is `classify_outcome`'s, the recorded budget `censoring_budget`'s; the
+        steps are those to the target if it was reached, else those run.
+
+        Args:
+            target: what was aimed at (its `metric` and `value`).
+            steps_run: gradient steps the attempt ran.
+            reached_at: its steps at the check that met the target, `None` if none did.
+            budget: the steps it was allowed (its cutoff), `None` when unknown.
+            diverged: whether the loss or the weights became non-finite.
+            bad_data: whether a finite model gave a non-finite metric on bad data.
+            batch_size: the training batch size, to count samples (`None`: unknown).
+            **fields: the record's other fields (`experiment`, `run`, `seconds`, ...).
+
+        Raises:
+            ValueError: naming the field, when a value is of the wrong type or out of range.
+        """
+        reached = reached_at is not None
+        outcome = classify_outcome(
+            reached=reached,
+            diverged=diverged,
+            steps_run=steps_run,
+            budget=budget,
+            bad_data=bad_data,
+        )
+        steps = reached_at if reached else steps_run
+        return cls(
+            target_metric=target.metric,
+            target_value=target.value,
+            steps=steps,
+            reached=reached,
+            budget=censoring_budget(outcome, steps_run, budget),
+            outcome=outcome,
+            samples=None if batch_size is None else steps * batch_size,
+            **fields,
+        )
 
 
 def runtime_distribution_of(attempts: Sequence[Attempt]) -> RuntimeDistribution:
