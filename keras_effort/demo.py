@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from keras_effort.arguments import positive_int, positive_real
 from keras_effort.effort import EffortSummary, effort_table
 from keras_effort.ledger import Attempt, Ledger
 
@@ -104,10 +105,8 @@ def run_demo(
         ("batch_size", batch_size),
         ("check_every", check_every),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be an int >= 1, got {value!r}")
-    if not (isinstance(learning_rate, (int, float)) and 0.0 < learning_rate < math.inf):
-        raise ValueError(f"`learning_rate` must be a finite number > 0, got {learning_rate!r}")
+        positive_int(name, value)
+    positive_real("learning_rate", learning_rate)
     if not targets or any(not 0.0 <= t <= 1.0 for t in targets):
         raise ValueError(f"`targets` must be accuracies in [0, 1], got {targets!r}")
     _enable_op_determinism()

@@ -135,7 +135,7 @@ def test_numpy_scalars_are_stored_as_python_numbers():
     [
         ({"experiment": ""}, "`experiment`"),
         ({"target_value": float("nan")}, "`target_value`"),
-        ({"steps": -1}, "`steps` must be a non-negative int"),
+        ({"steps": -1}, r"`steps` must be an integer in \[0, 9223372036854775807\]"),
         ({"steps": 1.5}, "`steps`"),
         ({"budget": 50}, "beyond `budget`"),
         ({"outcome": "exploded"}, "`outcome` must be one of"),

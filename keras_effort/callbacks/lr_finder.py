@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import keras
 import numpy as np
 
+from keras_effort.arguments import integer, positive_real, real_in
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
@@ -48,8 +50,7 @@ def smooth_losses(losses: Sequence[float] | np.ndarray, beta: float = 0.98) -> n
     Raises:
         ValueError: if `beta` is outside [0, 1).
     """
-    if not 0.0 <= beta < 1.0:
-        raise ValueError(f"`beta` must be in [0, 1), got {beta!r}")
+    real_in("beta", beta, 0.0, 1.0, high_open=True)
     losses = np.asarray(losses, dtype=np.float64)
     smoothed = np.empty_like(losses)
     average = 0.0
@@ -88,8 +89,7 @@ def suggest_learning_rates(
     Raises:
         ValueError: if the arrays differ in length or `safety_factor` is below 1.
     """
-    if not safety_factor >= 1.0:
-        raise ValueError(f"`safety_factor` must be >= 1, got {safety_factor!r}")
+    real_in("safety_factor", safety_factor, 1.0)
     rates = np.asarray(learning_rates, dtype=np.float64)
     losses = np.asarray(smoothed_losses, dtype=np.float64)
     if rates.shape != losses.shape or rates.ndim != 1:
@@ -226,14 +226,8 @@ class LearningRateFinderResult:
 
 
 def _check_range(min_lr: float, max_lr: float, num_steps: int) -> None:
-    if not min_lr > 0 or not math.isfinite(min_lr):
-        raise ValueError(f"`min_lr` must be a finite number > 0, got {min_lr!r}")
-    if not max_lr > min_lr or not math.isfinite(max_lr):
-        raise ValueError(
-            f"`max_lr` must be finite and > `min_lr`, got max_lr={max_lr!r}, min_lr={min_lr!r}"
-        )
-    if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 2:
-        raise ValueError(f"`num_steps` must be an integer >= 2, got {num_steps!r}")
+    real_in("max_lr", max_lr, positive_real("min_lr", min_lr), low_open=True)
+    integer("num_steps", num_steps, minimum=2)
 
 
 def _check_steps_per_execution(model: keras.Model) -> None:
@@ -308,12 +302,9 @@ class LearningRateFinder(keras.callbacks.Callback):
     ):
         super().__init__()
         _check_range(min_lr, max_lr, num_steps)
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"`beta` must be in [0, 1), got {beta!r}")
-        if not divergence_factor > 1.0:
-            raise ValueError(f"`divergence_factor` must be > 1, got {divergence_factor!r}")
-        if not safety_factor >= 1.0:
-            raise ValueError(f"`safety_factor` must be >= 1, got {safety_factor!r}")
+        real_in("beta", beta, 0.0, 1.0, high_open=True)
+        real_in("divergence_factor", divergence_factor, 1.0, low_open=True)
+        real_in("safety_factor", safety_factor, 1.0)
         self.min_lr = float(min_lr)
         self.max_lr = float(max_lr)
         self.num_steps = num_steps

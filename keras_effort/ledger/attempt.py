@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import uuid
 import warnings
 from collections.abc import Mapping, Sequence
@@ -13,6 +12,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from keras_effort.arguments import (
+    ArgumentError,
+    integer,
+    is_int,
+    is_real,
+    non_negative_real,
+    optional,
+    real_in,
+)
 from keras_effort.effort import RuntimeDistribution
 
 # New outcomes go at the end: a distributed tuner sends an outcome as its index in this tuple.
@@ -139,15 +147,14 @@ class Attempt:
             _check_text(getattr(self, name), name)
         if self.writer is not None:
             _check_text(self.writer, "writer")
-        if not _is_finite_number(self.target_value):
-            raise ValueError(f"`target_value` must be a finite number, got {self.target_value!r}")
+        real_in("target_value", self.target_value)
         if not isinstance(self.reached, (bool, np.bool_)):
             raise ValueError(f"`reached` must be a bool, got {self.reached!r}")
         for name in ("steps", "attempt"):
-            _check_count(getattr(self, name), name)
-        for name in ("budget", "samples", "seed"):
-            if getattr(self, name) is not None:
-                _check_count(getattr(self, name), name, allow_negative=name == "seed")
+            integer(name, getattr(self, name), 0, _INT64[1])
+        for name in ("budget", "samples"):
+            optional(integer, name, getattr(self, name), 0, _INT64[1])
+        optional(integer, "seed", self.seed, *_INT64)
         if self.reached and self.budget is not None and self.steps > self.budget:
             raise ValueError(
                 f"`steps` = {self.steps} is beyond `budget` = {self.budget} for a reached attempt"
@@ -161,10 +168,9 @@ class Attempt:
             raise ValueError(f"`outcome` must be one of {OUTCOMES}, got {self.outcome!r}")
         if (outcome == "reached") != bool(self.reached):
             raise ValueError(f"`outcome` = {outcome!r} contradicts `reached` = {self.reached!r}")
-        if self.seconds is not None and not (_is_finite_number(self.seconds) and self.seconds >= 0):
-            raise ValueError(f"`seconds` must be a non-negative number, got {self.seconds!r}")
-        if self.best_value is not None and not _is_number(self.best_value):
-            raise ValueError(f"`best_value` must be a number or None, got {self.best_value!r}")
+        optional(non_negative_real, "seconds", self.seconds)
+        if self.best_value is not None and not is_real(self.best_value):  # NaN allowed: None
+            raise ArgumentError("best_value", "None or a number", self.best_value)
         if not isinstance(self.config, Mapping):
             raise ValueError(f"`config` must be a mapping, got {type(self.config).__name__}")
         try:
@@ -266,12 +272,7 @@ def _normalised_curve(curve: object) -> list[tuple[int, float]]:
         except (TypeError, ValueError):
             message = f"`curve` item {index} must be a (step, value) pair, got {pair!r}"
             raise ValueError(message) from None
-        if (
-            isinstance(step, (bool, np.bool_))
-            or not isinstance(step, numbers.Integral)
-            or not 0 <= step <= _INT64[1]
-            or not _is_number(value)
-        ):
+        if not (is_int(step) and 0 <= step <= _INT64[1] and is_real(value)):
             raise ValueError(f"`curve` must be {allowed}; item {index} is {pair!r}")
         pairs.append((int(step), float(value)))
     return pairs
@@ -281,22 +282,3 @@ def _check_text(value: object, name: str) -> None:
     # NUL cannot be stored in a PostgreSQL text column: refuse it on every backend alike.
     if not isinstance(value, str) or not value or "\x00" in value:
         raise ValueError(f"`{name}` must be a non-empty string without NUL, got {value!r}")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_finite_number(value: object) -> bool:
-    return _is_number(value) and math.isfinite(float(value))
-
-
-def _check_count(value: object, name: str, allow_negative: bool = False) -> None:
-    low = _INT64[0] if allow_negative else 0
-    if (
-        isinstance(value, (bool, np.bool_))
-        or not isinstance(value, numbers.Integral)
-        or not low <= value <= _INT64[1]
-    ):
-        allowed = "an int of 64 bits" if allow_negative else "a non-negative int below 2**63"
-        raise ValueError(f"`{name}` must be {allowed}, got {value!r}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import math
 import os
 import re
 import tempfile
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from keras_effort.arguments import positive_real
 from keras_effort.effort import RuntimeDistribution
 from keras_effort.ledger import schema
 from keras_effort.ledger.attempt import Attempt
@@ -90,13 +90,7 @@ class Ledger:
             raise TypeError(f"`read_only` must be a bool, got {read_only!r}")
         if writer is not None:
             _check_writer(writer)
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, (int, float))
-            or not 0 < timeout < math.inf
-        ):
-            raise ValueError(f"`timeout` must be a positive number of seconds, got {timeout!r}")
-        self.read_only, self.timeout = read_only, float(timeout)
+        self.read_only, self.timeout = read_only, positive_real("timeout", timeout)
         self._lock = threading.Lock()
         self._pending: list[Attempt] = []
         self._named_writer = writer
