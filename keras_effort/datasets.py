@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_effort.arguments import integer, non_negative_int, positive_int
+
 Split = tuple[np.ndarray, np.ndarray]
 
 
@@ -30,9 +32,7 @@ def load_mnist1d(seed: int = 42) -> tuple[Split, Split]:
         `((x_train, y_train), (x_test, y_test))`: float32 features of shape `(n, 40)` and int64
         labels in 0..9, 4000 training and 1000 test samples. The arrays are fresh copies.
     """
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise ValueError(f"`seed` must be an int, got {seed!r}")
-    (x, y), (x_test, y_test) = _generate_mnist1d(int(seed))
+    (x, y), (x_test, y_test) = _generate_mnist1d(integer("seed", seed))
     return (x.copy(), y.copy()), (x_test.copy(), y_test.copy())
 
 
@@ -92,11 +92,8 @@ def load_digits_images(validation: int = 397, seed: int = 0) -> tuple[Split, Spl
     Raises:
         ValueError: for a `validation` count outside [1, 1796].
     """
-    if isinstance(validation, bool) or not isinstance(validation, int):
-        raise ValueError(f"`validation` must be an int in [1, 1796], got {validation!r}")
     x, y = _sklearn_digits()
-    if not 1 <= validation < len(y):
-        raise ValueError(f"`validation` must be an int in [1, {len(y) - 1}], got {validation!r}")
+    validation = integer("validation", validation, 1, len(y) - 1)
     order = np.random.default_rng(seed).permutation(len(y))
     train, held_out = order[:-validation], order[-validation:]
     images = x.reshape(-1, 8, 8, 1)
@@ -137,8 +134,7 @@ def load_friedman1(
         ValueError: for a count below 1 or a negative noise.
     """
     for name, count in (("train", train), ("validation", validation)):
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(f"`{name}` must be an int >= 1, got {count!r}")
+        positive_int(name, count)
     if not noise >= 0.0:
         raise ValueError(f"`noise` must be >= 0, got {noise!r}")
     rng = np.random.default_rng(seed)
@@ -199,14 +195,11 @@ def load_stdlib_text(
     Raises:
         ValueError: for a bad argument, or a standard library too short for `characters`.
     """
-    if isinstance(context, bool) or not isinstance(context, int) or context < 1:
-        raise ValueError(f"`context` must be an int >= 1, got {context!r}")
+    positive_int("context", context)
     if not 0.0 < validation_fraction < 1.0:
         raise ValueError(f"`validation_fraction` must be in (0, 1), got {validation_fraction!r}")
-    if isinstance(characters, bool) or not isinstance(characters, int):
-        raise ValueError(f"`characters` must be an int, got {characters!r}")
-    if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
-        raise ValueError(f"`offset` must be an int >= 0, got {offset!r}")
+    integer("characters", characters)
+    non_negative_int("offset", offset)
     ids = _stdlib_ids(offset + characters)[offset:]
     count = len(ids) // (context + 1)
     windows = ids[: count * (context + 1)].reshape(count, context + 1)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from keras_effort.arguments import positive_int, positive_real
 from keras_effort.effort import EffortSummary, effort_table
 from keras_effort.ledger import Attempt, Ledger
 
@@ -104,10 +105,8 @@ def run_demo(
         ("batch_size", batch_size),
         ("check_every", check_every),
     ):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"`{name}` must be an int >= 1, got {value!r}")
-    if not (isinstance(learning_rate, (int, float)) and 0.0 < learning_rate < math.inf):
-        raise ValueError(f"`learning_rate` must be a finite number > 0, got {learning_rate!r}")
+        positive_int(name, value)
+    positive_real("learning_rate", learning_rate)
     if not targets or any(not 0.0 <= t <= 1.0 for t in targets):
         raise ValueError(f"`targets` must be accuracies in [0, 1], got {targets!r}")
     _enable_op_determinism()
@@ -174,33 +173,23 @@ def _record(
     learning_rate: float,
     batch_size: int,
 ) -> None:
-    from keras_effort.callbacks.attempt import censoring_budget, classify_outcome
-    from keras_effort.effort import steps_to_target
+    from keras_effort.effort import Target, steps_to_target
 
     config = {"model": "mlp-256x2", "optimizer": "adam", "learning_rate": learning_rate}
     for run, ((steps, values), (steps_run, diverged)) in enumerate(zip(curves, ends, strict=True)):
         for target in targets:
             # One run measures every target: an easier one is reached at its curve's step.
-            reached_at = steps_to_target(steps, values, target)
-            outcome = classify_outcome(
-                reached=reached_at is not None,
-                diverged=diverged,
-                steps_run=steps_run,
-                budget=budget,
-            )
-            spent = steps_run if reached_at is None else reached_at
             ledger.add(
-                Attempt(
+                Attempt.from_run(
+                    Target("val_accuracy", target),
+                    steps_run=steps_run,
+                    reached_at=steps_to_target(steps, values, target),
+                    budget=budget,
+                    diverged=diverged,
+                    batch_size=batch_size,
                     experiment=experiment,
-                    target_metric="val_accuracy",
-                    target_value=target,
-                    steps=spent,
-                    reached=reached_at is not None,
-                    budget=censoring_budget(outcome, steps_run, budget),
-                    outcome=outcome,
                     config=config,
                     seed=seed + run,
-                    samples=spent * batch_size,
                     best_value=float(np.max(values)),
                     curve=list(zip(steps.tolist(), values.tolist(), strict=True)),
                 )

@@ -23,10 +23,18 @@ steps are computed in `keras.config.floatx()`, floating steps in their own dtype
 from __future__ import annotations
 
 import math
-import numbers
 
 import keras
 from keras import ops
+
+from keras_effort.arguments import (
+    flag,
+    non_negative_real,
+    one_of,
+    positive_int,
+    positive_real,
+    real_in,
+)
 
 __all__ = ["CyclicalLearningRate", "LubyCosineRestarts", "OneCycle", "Warmup"]
 
@@ -78,35 +86,6 @@ def _half_cosine(fraction):
         sin = 1.0 - x2 / ((2 * k) * (2 * k + 1)) * sin
     sin = x * sin
     return ops.where(lower, cos * cos, sin * sin)
-
-
-def _is_real(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _check_positive(name: str, value: object) -> float:
-    if not _is_real(value) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"`{name}` must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
-def _check_non_negative(name: str, value: object) -> float:
-    if not _is_real(value) or not math.isfinite(value) or value < 0:
-        raise ValueError(f"`{name}` must be a finite number >= 0, got {value!r}")
-    return float(value)
-
-
-def _check_choice(name: str, value: object, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        choices = ", ".join(repr(choice) for choice in allowed)
-        raise ValueError(f"`{name}` must be one of {choices}, got {value!r}")
-    return value
 
 
 def _cosine_anneal(start, end, fraction):
@@ -181,17 +160,13 @@ class OneCycle(LearningRateSchedule):
         name: str = "OneCycle",
     ):
         super().__init__()
-        self.max_learning_rate = _check_positive("max_learning_rate", max_learning_rate)
-        self.total_steps = _check_positive_int("total_steps", total_steps)
-        if not _is_real(pct_start) or not 0.0 < pct_start < 1.0:
-            raise ValueError(f"`pct_start` must be a number in (0, 1), got {pct_start!r}")
-        self.pct_start = float(pct_start)
-        self.div_factor = _check_positive("div_factor", div_factor)
-        self.final_div_factor = _check_positive("final_div_factor", final_div_factor)
-        self.anneal = _check_choice("anneal", anneal, ("cos", "linear"))
-        if not isinstance(three_phase, bool):
-            raise ValueError(f"`three_phase` must be True or False, got {three_phase!r}")
-        self.three_phase = three_phase
+        self.max_learning_rate = positive_real("max_learning_rate", max_learning_rate)
+        self.total_steps = positive_int("total_steps", total_steps)
+        self.pct_start = real_in("pct_start", pct_start, 0.0, 1.0, low_open=True, high_open=True)
+        self.div_factor = positive_real("div_factor", div_factor)
+        self.final_div_factor = positive_real("final_div_factor", final_div_factor)
+        self.anneal = one_of("anneal", anneal, ("cos", "linear"))
+        self.three_phase = flag("three_phase", three_phase)
         self.name = name
 
         warmup_end = self.pct_start * self.total_steps - 1
@@ -327,21 +302,19 @@ class CyclicalLearningRate(LearningRateSchedule):
         name: str = "CyclicalLearningRate",
     ):
         super().__init__()
-        self.initial_learning_rate = _check_non_negative(
+        self.initial_learning_rate = non_negative_real(
             "initial_learning_rate", initial_learning_rate
         )
-        self.maximal_learning_rate = _check_positive("maximal_learning_rate", maximal_learning_rate)
+        self.maximal_learning_rate = positive_real("maximal_learning_rate", maximal_learning_rate)
         if self.maximal_learning_rate < self.initial_learning_rate:
             raise ValueError(
                 "`maximal_learning_rate` must be >= `initial_learning_rate`, got "
                 f"maximal_learning_rate={maximal_learning_rate!r} < "
                 f"initial_learning_rate={initial_learning_rate!r}"
             )
-        self.step_size = _check_positive_int("step_size", step_size)
-        self.mode = _check_choice("mode", mode, ("triangular", "triangular2", "exp_range"))
-        if not _is_real(gamma) or not 0.0 < gamma <= 1.0:
-            raise ValueError(f"`gamma` must be a number in (0, 1], got {gamma!r}")
-        self.gamma = float(gamma)
+        self.step_size = positive_int("step_size", step_size)
+        self.mode = one_of("mode", mode, ("triangular", "triangular2", "exp_range"))
+        self.gamma = real_in("gamma", gamma, 0.0, 1.0, low_open=True)
         self.name = name
 
     def __call__(self, step):
@@ -436,11 +409,9 @@ class LubyCosineRestarts(LearningRateSchedule):
         name: str = "LubyCosineRestarts",
     ):
         super().__init__()
-        self.initial_learning_rate = _check_positive("initial_learning_rate", initial_learning_rate)
-        self.unit_steps = _check_positive_int("unit_steps", unit_steps)
-        if not _is_real(alpha) or not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"`alpha` must be a number in [0, 1], got {alpha!r}")
-        self.alpha = float(alpha)
+        self.initial_learning_rate = positive_real("initial_learning_rate", initial_learning_rate)
+        self.unit_steps = positive_int("unit_steps", unit_steps)
+        self.alpha = real_in("alpha", alpha, 0.0, 1.0)
         self.name = name
 
     def _cycle_position(self, step):
@@ -546,10 +517,10 @@ class Warmup(LearningRateSchedule):
     ):
         super().__init__()
         if not isinstance(schedule_or_rate, LearningRateSchedule):
-            schedule_or_rate = _check_positive("schedule_or_rate", schedule_or_rate)
+            schedule_or_rate = positive_real("schedule_or_rate", schedule_or_rate)
         self.schedule_or_rate = schedule_or_rate
-        self.warmup_steps = _check_positive_int("warmup_steps", warmup_steps)
-        self.initial_learning_rate = _check_non_negative(
+        self.warmup_steps = positive_int("warmup_steps", warmup_steps)
+        self.initial_learning_rate = non_negative_real(
             "initial_learning_rate", initial_learning_rate
         )
         self.name = name

@@ -312,3 +312,30 @@ def test_stepwise_validation_on_an_infinite_dataset_reads_validation_steps_batch
     assert [steps for steps, _ in stop.curve] == [4, 8, 12, 16]
     with pytest.raises(ValueError, match="pass `validation_steps`"):
         TargetStopping("val_loss", 0.1, check_every=4, validation_data=repeated)
+
+
+@pytest.mark.parametrize(
+    ("run", "expected"),
+    [
+        # (steps run, reached at, allowed budget, diverged, bad data) -> (outcome, steps, budget)
+        ((120, 80, 200, False, False), ("reached", 80, 200)),
+        ((210, None, 200, False, False), ("cutoff", 210, 210)),
+        ((30, None, 200, True, False), ("diverged", 30, 200)),
+        ((50, None, 200, False, False), ("stopped", 50, None)),
+        ((50, None, 200, False, True), ("bad_data", 50, None)),
+        ((50, None, None, True, False), ("diverged", 50, 50)),
+    ],
+)
+def test_from_run_is_the_one_outcome_and_censoring_rule(run, expected) -> None:
+    from keras_effort.effort import Target
+    from keras_effort.ledger import Attempt
+
+    steps_run, reached_at, budget, diverged, bad_data = run
+    record = Attempt.from_run(
+        Target("val_accuracy", 0.9), steps_run=steps_run, reached_at=reached_at, budget=budget,
+        diverged=diverged, bad_data=bad_data, batch_size=4, experiment="e",
+    )
+    assert (record.outcome, record.steps, record.budget) == expected
+    assert record.reached == (expected[0] == "reached")
+    assert record.samples == 4 * expected[1]
+    assert (record.target_metric, record.target_value) == ("val_accuracy", 0.9)

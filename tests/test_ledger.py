@@ -135,7 +135,7 @@ def test_numpy_scalars_are_stored_as_python_numbers():
     [
         ({"experiment": ""}, "`experiment`"),
         ({"target_value": float("nan")}, "`target_value`"),
-        ({"steps": -1}, "`steps` must be a non-negative int"),
+        ({"steps": -1}, r"`steps` must be an integer in \[0, 9223372036854775807\]"),
         ({"steps": 1.5}, "`steps`"),
         ({"budget": 50}, "beyond `budget`"),
         ({"outcome": "exploded"}, "`outcome` must be one of"),
@@ -329,6 +329,31 @@ def test_a_version_1_ledger_is_read_as_it_is_and_migrated_when_written(tmp_path)
     assert "attempts_v1" not in indexes and "attempts_by_experiment" not in indexes
 
 
+def test_migrations_are_steps_from_each_version_to_the_next(tmp_path):
+    from keras_effort.ledger import schema
+    from keras_effort.ledger.sqlite import SQLiteStore
+
+    path = tmp_path / "v1.sqlite"
+    _v1_ledger(path)
+    # The first step alone gives a version 2 ledger: `run` and a key, no `writer` yet.
+    with sqlite3.connect(path) as connection:
+        for statement in schema.migration_statements(1, SQLiteStore.types, None):
+            connection.execute(statement)
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(attempts)")]
+    connection.close()
+    assert columns == [c for c, _ in schema.COLUMN_TYPES if c != "writer"]
+    reader = Ledger(path, read_only=True)
+    assert reader.schema_version == 2
+    assert [(a.id, a.run, a.steps, a.writer) for a in reader.attempts()] == [
+        (1, "legacy-1", 10, None),
+        (2, "legacy-2", 20, None),
+    ]
+    # Every version but the current one has its step, and the steps end at the current key.
+    assert sorted(schema.MIGRATIONS) == list(range(1, schema.SCHEMA_VERSION))
+    assert schema.MIGRATIONS[schema.SCHEMA_VERSION - 1].key == schema.KEY
+    assert schema.columns_of(schema.SCHEMA_VERSION) == schema.COLUMNS
+
+
 # ------------------------------------------------------------------------------ PostgreSQL
 
 
@@ -372,3 +397,33 @@ def test_a_postgres_ledger_hides_its_password_and_refuses_a_foreign_attempts_tab
         connection.execute("ALTER TABLE attempts ADD COLUMN owner TEXT")
     with pytest.raises(LedgerError, match="not a keras-effort ledger: it has an `attempts` table"):
         Ledger(postgres_url)
+
+
+def test_runtime_distribution_of_is_a_deprecated_alias_of_from_attempts() -> None:
+    from keras_effort.effort import RuntimeDistribution
+    from keras_effort.ledger import runtime_distribution_of
+
+    attempts = [Attempt("e", "val_accuracy", 0.9, steps=s, reached=True, budget=400)
+                for s in (100, 300)]
+    attempts.append(Attempt("e", "val_accuracy", 0.9, steps=400, reached=False, budget=400,
+                            outcome="cutoff"))
+    with pytest.warns(DeprecationWarning, match="RuntimeDistribution.from_attempts"):
+        alias = runtime_distribution_of(attempts)
+    reference = RuntimeDistribution.from_attempts(attempts)
+    # By hand: P(100) = 1/3, so l(100) = 100 / (1/3) = 300; l(300) = (100 + 200 * 2/3) / (2/3)
+    # = 350: the optimal cutoff is 100.
+    assert alias.expected_steps() == reference.expected_steps() == pytest.approx(300.0)
+
+
+def test_the_version_has_one_home_that_the_build_reads() -> None:
+    from pathlib import Path
+
+    import keras_effort
+    from keras_effort import _version
+
+    assert keras_effort.__version__ is _version.__version__
+    # tomllib is not in Python 3.10: read the two lines hatchling reads.
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert 'dynamic = ["version"]' in pyproject
+    assert '[tool.hatch.version]\n' in pyproject
+    assert 'path = "keras_effort/_version.py"' in pyproject

@@ -331,3 +331,11 @@ def test_finder_suggestion_trains_about_as_fast_as_the_best_grid_rate():
 
     assert best_rate / 10 <= suggestion <= best_rate * 10, (suggestion, grid_steps)
     assert steps_to_target(suggestion) <= 2 * grid_steps[best_rate], (suggestion, grid_steps)
+
+
+def test_the_package_root_name_of_the_finder_is_a_deprecated_alias() -> None:
+    import keras_effort
+
+    with pytest.warns(DeprecationWarning, match="keras_effort.callbacks"):
+        alias = keras_effort.find_learning_rate
+    assert alias is find_learning_rate

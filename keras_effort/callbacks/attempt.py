@@ -1,8 +1,9 @@
 """The life of one attempt, from its first gradient step to its outcome.
 
-`AttemptTracker` is the one place that decides how an attempt ended (`classify_outcome`) and
-counts its steps, samples and seconds; `TargetStopping`, `Restarts`, the tuner and the demo
-all read their records from it, and the ledger stores exactly what it reports.
+`AttemptTracker` follows an attempt and counts its steps and seconds; its record is built by
+`Attempt.from_run`, which applies the one outcome rule (`classify_outcome`). `TargetStopping`,
+`Restarts`, the tuner and the demo all record attempts that way, and the ledger stores exactly
+what the record reports.
 """
 
 from __future__ import annotations
@@ -15,53 +16,9 @@ from typing import Any
 
 from keras_effort.effort import Target
 from keras_effort.ledger import Attempt
+from keras_effort.ledger.attempt import censoring_budget, classify_outcome
 
-
-def classify_outcome(
-    *,
-    reached: bool,
-    diverged: bool,
-    steps_run: int,
-    budget: int | None,
-    bad_data: bool = False,
-) -> str:
-    """How an attempt ended: `"reached"`, `"diverged"`, `"bad_data"`, `"cutoff"` or `"stopped"`.
-
-    Args:
-        reached: whether some check met the target.
-        diverged: whether the loss or the model's weights became non-finite.
-        steps_run: gradient steps the attempt ran.
-        budget: the steps it was allowed (its cutoff), `None` when unknown.
-        bad_data: whether a check read a non-finite metric from a finite model on validation
-            data that holds non-finite numbers (which no restart can fix).
-
-    Returns:
-        `"reached"` if it met the target; else `"diverged"`; else `"bad_data"`; else
-        `"cutoff"` when it spent its budget; else `"stopped"` (ended early, e.g. by another
-        callback, an exception or the end of `fit`).
-    """
-    if reached:
-        return "reached"
-    if diverged:
-        return "diverged"
-    if bad_data:
-        return "bad_data"
-    if budget is not None and steps_run >= budget:
-        return "cutoff"
-    return "stopped"
-
-
-def censoring_budget(outcome: str, steps_run: int, budget: int | None) -> int | None:
-    """The budget an attempt's record carries, which is where a failure is censored.
-
-    A diverged attempt would not have succeeded later, so it failed within its whole budget;
-    an attempt cut at its cutoff failed within the steps it ran; one stopped early, or one
-    whose metric could not be judged (`"bad_data"`), is known to have failed only so far (no
-    budget: censored at its steps, which leaves the success probability unbiased).
-    """
-    if outcome in ("stopped", "bad_data"):
-        return None
-    return steps_run if budget is None else max(budget, steps_run)
+__all__ = ["AttemptTracker", "censoring_budget", "classify_outcome"]
 
 
 class AttemptTracker:
@@ -172,29 +129,20 @@ class AttemptTracker:
         if self.record is not None:
             raise RuntimeError(f"attempt {self.number} of run {self.run} has already ended")
         self.end_step = int(step)
-        steps_run = self.steps_run(step)
-        outcome = classify_outcome(
-            reached=self.reached,
-            diverged=self.diverged,
-            steps_run=steps_run,
-            budget=self.budget,
-            bad_data=self.bad_data,
-        )
-        steps = self.steps_to_target if self.reached else steps_run
         seconds = self.seconds_to_target if self.reached else time.perf_counter() - self._started
-        self.record = Attempt(
+        self.record = Attempt.from_run(
+            self.target,
+            steps_run=self.steps_run(step),
+            reached_at=self.steps_to_target,
+            budget=self.budget,
+            diverged=self.diverged,
+            bad_data=self.bad_data,
+            batch_size=self.batch_size,
             experiment=self.experiment,
-            target_metric=self.target.metric,
-            target_value=self.target.value,
-            steps=steps,
-            reached=self.reached,
-            budget=censoring_budget(outcome, steps_run, self.budget),
-            outcome=outcome,
             config=self.config,
             seed=self.seed,
             attempt=self.number,
             run=self.run,
-            samples=None if self.batch_size is None else steps * self.batch_size,
             seconds=seconds,
             best_value=self.best_value,
             curve=list(self.checks),

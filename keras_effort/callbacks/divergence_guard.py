@@ -10,6 +10,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_effort.arguments import one_of, optional, positive_int, real_in
+
 
 @dataclasses.dataclass(frozen=True)
 class DivergenceEvent:
@@ -110,23 +112,11 @@ class DivergenceGuard(keras.callbacks.Callback):
         verbose: int = 1,
     ) -> None:
         super().__init__()
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"`every` must be an int >= 1, got {every!r}")
-        if not (_is_number(factor) and 0 < factor < 1):
-            raise ValueError(f"`factor` must be a float in (0, 1), got {factor!r}")
-        if not (_is_number(explosion) and math.isfinite(explosion) and explosion > 1):
-            raise ValueError(f"`explosion` must be a finite float > 1, got {explosion!r}")
-        if max_events is not None and (
-            isinstance(max_events, bool) or not isinstance(max_events, int) or max_events < 1
-        ):
-            raise ValueError(f"`max_events` must be None or an int >= 1, got {max_events!r}")
-        if verbose not in (0, 1) or isinstance(verbose, bool):
-            raise ValueError(f"`verbose` must be 0 or 1, got {verbose!r}")
-        self.every = every
-        self.factor = float(factor)
-        self.explosion = float(explosion)
-        self.max_events = max_events
-        self.verbose = verbose
+        self.every = positive_int("every", every)
+        self.factor = real_in("factor", factor, 0.0, 1.0, low_open=True, high_open=True)
+        self.explosion = real_in("explosion", explosion, 1.0, low_open=True)
+        self.max_events = optional(positive_int, "max_events", max_events)
+        self.verbose = one_of("verbose", verbose, (0, 1))
         self.events: list[DivergenceEvent] = []
         self._listeners: list[Any] = []
         self._chance: float | None = None  # the loss of a uniform prediction, when known
@@ -150,11 +140,6 @@ class DivergenceGuard(keras.callbacks.Callback):
     def add_listener(self, listener: Any) -> None:
         """Register an object whose `on_divergence(guard, event)` is called after a rollback."""
         self._listeners.append(listener)
-
-    @property
-    def snapshot_step(self) -> int | None:
-        """The optimizer step of the snapshot a rollback would restore, if any."""
-        return None if self._snapshot is None else self._snapshot[0]
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self._reset_attempt()
@@ -359,6 +344,3 @@ def _restorable(optimizer: keras.optimizers.Optimizer) -> list:
     counter = optimizer.iterations.path
     return [v for v in optimizer.variables if v.path != counter]
 
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and not np.isnan(value)

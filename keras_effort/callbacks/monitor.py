@@ -9,6 +9,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_effort.arguments import optional, positive_int
 from keras_effort.callbacks.schedule_free import averaged_weights
 from keras_effort.effort import Target
 
@@ -59,10 +60,7 @@ class MetricReader:
             ("validation_steps", validation_steps),
             ("validation_batch_size", validation_batch_size),
         ):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 1
-            ):
-                raise ValueError(f"`{name}` must be an int >= 1 or None, got {value!r}")
+            optional(positive_int, name, value)
         _check_validation_data(validation_data, validation_steps)
         self.metric = metric
         self.validation_data = validation_data

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import os
 import warnings
 from collections.abc import Mapping
@@ -13,6 +12,15 @@ from typing import Any
 
 import keras
 
+from keras_effort.arguments import (
+    ArgumentError,
+    flag,
+    integer,
+    optional,
+    positive_int,
+    real_in,
+    text,
+)
 from keras_effort.callbacks.attempt import AttemptTracker
 from keras_effort.callbacks.monitor import (
     MetricReader,
@@ -147,17 +155,13 @@ class TargetStopping(FinishesWhenFitRaises, AveragedValidation, keras.callbacks.
             raise ValueError(f"`monitor` must be a metric name, got {monitor!r}")
         if target is None:
             raise ValueError("`target` is required: the metric value to reach")
-        if (
-            isinstance(target, bool)
-            or not isinstance(target, numbers.Real)
-            or not math.isfinite(float(target))
-        ):
-            raise ValueError(f"`target` must be a finite number, got {target!r}")
-        self.target = Target(monitor, target, mode)
-        if check_every != "epoch" and (
-            isinstance(check_every, bool) or not isinstance(check_every, int) or check_every < 1
-        ):
-            raise ValueError(f"`check_every` must be 'epoch' or an int >= 1, got {check_every!r}")
+        self.target = Target(monitor, real_in("target", target), mode)
+        if check_every != "epoch":
+            try:
+                check_every = positive_int("check_every", check_every)
+            except ArgumentError:
+                allowed = "'epoch' or an integer >= 1"
+                raise ArgumentError("check_every", allowed, check_every) from None
         self.check_every = check_every
         if self.evaluates and validation_data is None:
             raise ValueError(
@@ -172,24 +176,16 @@ class TargetStopping(FinishesWhenFitRaises, AveragedValidation, keras.callbacks.
             # when no callback overrides the batch hook: epoch checks keep the default one.
             self.on_train_batch_end = super().on_train_batch_end
         self.ledger = as_ledger(ledger)
-        if not isinstance(experiment, str) or not experiment:
-            raise ValueError(f"`experiment` must be a non-empty string, got {experiment!r}")
+        text("experiment", experiment)
         try:
             json.dumps(dict(config or {}), allow_nan=False)
         except (TypeError, ValueError) as error:
             raise ValueError(f"`config` must be a JSON-serialisable mapping: {error}") from None
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None, got {seed!r}")
-        if batch_size is not None and (
-            isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-        ):
-            raise ValueError(f"`batch_size` must be an int >= 1 or None, got {batch_size!r}")
-        if not isinstance(stop_training, bool):
-            raise ValueError(f"`stop_training` must be True or False, got {stop_training!r}")
         self.experiment = experiment
         self.config = dict(config or {})
-        self.seed = seed
-        self.batch_size = batch_size
+        self.seed = optional(integer, "seed", seed)
+        self.batch_size = optional(positive_int, "batch_size", batch_size)
+        stop_training = flag("stop_training", stop_training)
         self.stop_training = stop_training
         self.driven_by: Any = None
         self.attempt: AttemptTracker | None = None

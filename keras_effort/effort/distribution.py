@@ -24,6 +24,8 @@ from typing import Protocol
 
 import numpy as np
 
+from keras_effort.arguments import is_real, positive_int, real_in
+
 # The effort measures every view can rank or report by: `l(c*)` and Koza's effort.
 MEASURES = ("expected", "koza")
 # What a runtime counts, and how many of its whole counts make one unit: runtimes are whole
@@ -449,8 +451,7 @@ class RuntimeDistribution:
         """
         if statistic != "restart_gain":
             check_measure(statistic)
-        if isinstance(n_boot, bool) or not isinstance(n_boot, numbers.Integral) or n_boot < 1:
-            raise ValueError(f"`n_boot` must be an int >= 1, got {n_boot!r}")
+        positive_int("n_boot", n_boot)
         rng = np.random.default_rng(seed)
         block = max(1, _BOOTSTRAP_BLOCK // self.runs)
         return np.concatenate(
@@ -546,9 +547,7 @@ def _runs_needed(z: float, probability: np.ndarray) -> np.ndarray:
 
 
 def _check_probability(value: float, name: str = "z") -> float:
-    if not isinstance(value, numbers.Real) or not 0.0 < float(value) < 1.0:
-        raise ValueError(f"`{name}` must be a number in (0, 1), got {value!r}")
-    return float(value)
+    return real_in(name, value, 0.0, 1.0, low_open=True, high_open=True)
 
 
 def _non_negative_array(value: object, name: str) -> np.ndarray:
@@ -590,7 +589,7 @@ def _parse_budgets(budgets: object, runs: int) -> np.ndarray:
     """Return one budget per run, NaN where none was given."""
     if budgets is None:
         return np.full(runs, np.nan)
-    if isinstance(budgets, numbers.Real) and not isinstance(budgets, bool):
+    if is_real(budgets):
         values = np.full(runs, float(budgets))
     elif isinstance(budgets, (Sequence, np.ndarray)) and not isinstance(budgets, (str, bytes)):
         try:

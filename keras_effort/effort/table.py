@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from keras_effort.arguments import non_negative_int
 from keras_effort.effort.distribution import RuntimeDistribution
 from keras_effort.effort.target import meets, mode_direction
 
@@ -111,8 +112,7 @@ def summarize(
     Raises:
         ValueError: if `n_boot` is not an int >= 0.
     """
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 0:
-        raise ValueError(f"`n_boot` must be an int >= 0, got {n_boot!r}")
+    non_negative_int("n_boot", n_boot)
     koza = distribution.koza_effort(z)
     censored = distribution.censoring_steps()
     optimal = distribution.expected_steps()

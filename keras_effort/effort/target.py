@@ -6,12 +6,12 @@ means the same thing everywhere.
 
 from __future__ import annotations
 
-import math
-import numbers
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+from keras_effort.arguments import real_in
 
 MODES = ("auto", "max", "min")
 
@@ -89,12 +89,7 @@ class Target:
     def __post_init__(self) -> None:
         if not isinstance(self.metric, str) or not self.metric:
             raise ValueError(f"`metric` must be a metric name, got {self.metric!r}")
-        value = self.value
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise ValueError(f"`value` (the target value) must be a number, got {value!r}")
-        if not math.isfinite(float(value)):
-            raise ValueError(f"`value` (the target value) must be finite, got {value!r}")
-        object.__setattr__(self, "value", float(value))
+        object.__setattr__(self, "value", real_in("value", self.value))
         chosen = mode_direction(self.mode)
         named = infer_direction(self.metric)
         if named is not None and chosen is not None and named != chosen:

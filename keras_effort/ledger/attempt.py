@@ -4,21 +4,86 @@ from __future__ import annotations
 
 import json
 import math
-import numbers
 import uuid
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
+from keras_effort.arguments import (
+    ArgumentError,
+    integer,
+    is_int,
+    is_real,
+    non_negative_real,
+    optional,
+    real_in,
+)
 from keras_effort.effort import RuntimeDistribution
 
 # New outcomes go at the end: a distributed tuner sends an outcome as its index in this tuple.
 OUTCOMES = ("reached", "cutoff", "diverged", "stopped", "bad_data")
 
+
+
+class TargetLike(Protocol):
+    """What `Attempt.from_run` reads of a target (`keras_effort.effort.Target`)."""
+
+    metric: str
+    value: float
+
+
 # Both backends store counts as signed 64-bit integers.
 _INT64 = (-(2**63), 2**63 - 1)
+
+
+def classify_outcome(
+    *,
+    reached: bool,
+    diverged: bool,
+    steps_run: int,
+    budget: int | None,
+    bad_data: bool = False,
+) -> str:
+    """How an attempt ended: `"reached"`, `"diverged"`, `"bad_data"`, `"cutoff"` or `"stopped"`.
+
+    Args:
+        reached: whether some check met the target.
+        diverged: whether the loss or the model's weights became non-finite.
+        steps_run: gradient steps the attempt ran.
+        budget: the steps it was allowed (its cutoff), `None` when unknown.
+        bad_data: whether a check read a non-finite metric from a finite model on validation
+            data that holds non-finite numbers (which no restart can fix).
+
+    Returns:
+        `"reached"` if it met the target; else `"diverged"`; else `"bad_data"`; else
+        `"cutoff"` when it spent its budget; else `"stopped"` (ended early, e.g. by another
+        callback, an exception or the end of `fit`).
+    """
+    if reached:
+        return "reached"
+    if diverged:
+        return "diverged"
+    if bad_data:
+        return "bad_data"
+    if budget is not None and steps_run >= budget:
+        return "cutoff"
+    return "stopped"
+
+
+def censoring_budget(outcome: str, steps_run: int, budget: int | None) -> int | None:
+    """The budget an attempt's record carries, which is where a failure is censored.
+
+    A diverged attempt would not have succeeded later, so it failed within its whole budget;
+    an attempt cut at its cutoff failed within the steps it ran; one stopped early, or one
+    whose metric could not be judged (`"bad_data"`), is known to have failed only so far (no
+    budget: censored at its steps, which leaves the success probability unbiased).
+    """
+    if outcome in ("stopped", "bad_data"):
+        return None
+    return steps_run if budget is None else max(budget, steps_run)
 
 
 @dataclass(frozen=True)
@@ -82,30 +147,30 @@ class Attempt:
             _check_text(getattr(self, name), name)
         if self.writer is not None:
             _check_text(self.writer, "writer")
-        if not _is_finite_number(self.target_value):
-            raise ValueError(f"`target_value` must be a finite number, got {self.target_value!r}")
+        real_in("target_value", self.target_value)
         if not isinstance(self.reached, (bool, np.bool_)):
             raise ValueError(f"`reached` must be a bool, got {self.reached!r}")
         for name in ("steps", "attempt"):
-            _check_count(getattr(self, name), name)
-        for name in ("budget", "samples", "seed"):
-            if getattr(self, name) is not None:
-                _check_count(getattr(self, name), name, allow_negative=name == "seed")
+            integer(name, getattr(self, name), 0, _INT64[1])
+        for name in ("budget", "samples"):
+            optional(integer, name, getattr(self, name), 0, _INT64[1])
+        optional(integer, "seed", self.seed, *_INT64)
         if self.reached and self.budget is not None and self.steps > self.budget:
             raise ValueError(
                 f"`steps` = {self.steps} is beyond `budget` = {self.budget} for a reached attempt"
             )
         outcome = self.outcome
-        if outcome is None:
-            outcome = "reached" if self.reached else "stopped"
+        if outcome is None:  # the rule, knowing only whether it reached
+            outcome = classify_outcome(
+                reached=bool(self.reached), diverged=False, steps_run=self.steps, budget=None
+            )
         if outcome not in OUTCOMES:
             raise ValueError(f"`outcome` must be one of {OUTCOMES}, got {self.outcome!r}")
         if (outcome == "reached") != bool(self.reached):
             raise ValueError(f"`outcome` = {outcome!r} contradicts `reached` = {self.reached!r}")
-        if self.seconds is not None and not (_is_finite_number(self.seconds) and self.seconds >= 0):
-            raise ValueError(f"`seconds` must be a non-negative number, got {self.seconds!r}")
-        if self.best_value is not None and not _is_number(self.best_value):
-            raise ValueError(f"`best_value` must be a number or None, got {self.best_value!r}")
+        optional(non_negative_real, "seconds", self.seconds)
+        if self.best_value is not None and not is_real(self.best_value):  # NaN allowed: None
+            raise ArgumentError("best_value", "None or a number", self.best_value)
         if not isinstance(self.config, Mapping):
             raise ValueError(f"`config` must be a mapping, got {type(self.config).__name__}")
         try:
@@ -128,8 +193,70 @@ class Attempt:
             object.__setattr__(self, "curve", _normalised_curve(self.curve))
 
 
+    @classmethod
+    def from_run(
+        cls,
+        target: TargetLike,
+        *,
+        steps_run: int,
+        reached_at: int | None = None,
+        budget: int | None = None,
+        diverged: bool = False,
+        bad_data: bool = False,
+        batch_size: int | None = None,
+        **fields: Any,
+    ) -> Attempt:
+        """The record of a finished run towards `target`: the one way an attempt is recorded.
+
+        The outcome is `classify_outcome`'s, the recorded budget `censoring_budget`'s; the
+        steps are those to the target if it was reached, else those run.
+
+        Args:
+            target: what was aimed at (its `metric` and `value`).
+            steps_run: gradient steps the attempt ran.
+            reached_at: its steps at the check that met the target, `None` if none did.
+            budget: the steps it was allowed (its cutoff), `None` when unknown.
+            diverged: whether the loss or the weights became non-finite.
+            bad_data: whether a finite model gave a non-finite metric on bad data.
+            batch_size: the training batch size, to count samples (`None`: unknown).
+            **fields: the record's other fields (`experiment`, `run`, `seconds`, ...).
+
+        Raises:
+            ValueError: naming the field, when a value is of the wrong type or out of range.
+        """
+        reached = reached_at is not None
+        outcome = classify_outcome(
+            reached=reached,
+            diverged=diverged,
+            steps_run=steps_run,
+            budget=budget,
+            bad_data=bad_data,
+        )
+        steps = reached_at if reached else steps_run
+        return cls(
+            target_metric=target.metric,
+            target_value=target.value,
+            steps=steps,
+            reached=reached,
+            budget=censoring_budget(outcome, steps_run, budget),
+            outcome=outcome,
+            samples=None if batch_size is None else steps * batch_size,
+            **fields,
+        )
+
+
 def runtime_distribution_of(attempts: Sequence[Attempt]) -> RuntimeDistribution:
-    """The runtime distribution of attempts at one target (`RuntimeDistribution.from_attempts`)."""
+    """Deprecated alias of `RuntimeDistribution.from_attempts`, which owns the censoring rule.
+
+    Warns:
+        DeprecationWarning: always; call `RuntimeDistribution.from_attempts(attempts)`.
+    """
+    warnings.warn(
+        "`keras_effort.ledger.runtime_distribution_of` is deprecated: use "
+        "`keras_effort.effort.RuntimeDistribution.from_attempts`",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return RuntimeDistribution.from_attempts(attempts)
 
 
@@ -145,12 +272,7 @@ def _normalised_curve(curve: object) -> list[tuple[int, float]]:
         except (TypeError, ValueError):
             message = f"`curve` item {index} must be a (step, value) pair, got {pair!r}"
             raise ValueError(message) from None
-        if (
-            isinstance(step, (bool, np.bool_))
-            or not isinstance(step, numbers.Integral)
-            or not 0 <= step <= _INT64[1]
-            or not _is_number(value)
-        ):
+        if not (is_int(step) and 0 <= step <= _INT64[1] and is_real(value)):
             raise ValueError(f"`curve` must be {allowed}; item {index} is {pair!r}")
         pairs.append((int(step), float(value)))
     return pairs
@@ -160,22 +282,3 @@ def _check_text(value: object, name: str) -> None:
     # NUL cannot be stored in a PostgreSQL text column: refuse it on every backend alike.
     if not isinstance(value, str) or not value or "\x00" in value:
         raise ValueError(f"`{name}` must be a non-empty string without NUL, got {value!r}")
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
-
-
-def _is_finite_number(value: object) -> bool:
-    return _is_number(value) and math.isfinite(float(value))
-
-
-def _check_count(value: object, name: str, allow_negative: bool = False) -> None:
-    low = _INT64[0] if allow_negative else 0
-    if (
-        isinstance(value, (bool, np.bool_))
-        or not isinstance(value, numbers.Integral)
-        or not low <= value <= _INT64[1]
-    ):
-        allowed = "an int of 64 bits" if allow_negative else "a non-negative int below 2**63"
-        raise ValueError(f"`{name}` must be {allowed}, got {value!r}")

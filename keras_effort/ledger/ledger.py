@@ -5,7 +5,6 @@ from __future__ import annotations
 import atexit
 import json
 import logging
-import math
 import os
 import re
 import tempfile
@@ -18,9 +17,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from keras_effort.arguments import positive_real
 from keras_effort.effort import RuntimeDistribution
 from keras_effort.ledger import schema
-from keras_effort.ledger.attempt import Attempt, runtime_distribution_of
+from keras_effort.ledger.attempt import Attempt
 from keras_effort.ledger.errors import LedgerError, LedgerWriteWarning
 from keras_effort.ledger.redact import redact
 from keras_effort.ledger.sqlite import SQLiteStore
@@ -90,13 +90,7 @@ class Ledger:
             raise TypeError(f"`read_only` must be a bool, got {read_only!r}")
         if writer is not None:
             _check_writer(writer)
-        if (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, (int, float))
-            or not 0 < timeout < math.inf
-        ):
-            raise ValueError(f"`timeout` must be a positive number of seconds, got {timeout!r}")
-        self.read_only, self.timeout = read_only, float(timeout)
+        self.read_only, self.timeout = read_only, positive_real("timeout", timeout)
         self._lock = threading.Lock()
         self._pending: list[Attempt] = []
         self._named_writer = writer
@@ -339,7 +333,7 @@ class Ledger:
         target_metric: str | None = None,
         target_value: float | None = None,
     ) -> RuntimeDistribution:
-        """The runtime distribution of an experiment's attempts (`runtime_distribution_of`).
+        """The runtime distribution of an experiment's attempts (`from_attempts`).
 
         Raises:
             ValueError: when no attempt matches, or the matching attempts mix targets.
@@ -353,7 +347,7 @@ class Ledger:
                 f"experiment {experiment!r} has attempts at several targets {sorted(targets)}; "
                 "pass `target_metric` and `target_value`"
             )
-        return runtime_distribution_of(attempts)
+        return RuntimeDistribution.from_attempts(attempts)
 
     def runtime_distributions(
         self, experiment: str | None = None
@@ -445,13 +439,14 @@ class Ledger:
                 raise LedgerError(f"{store.location} is not a keras-effort ledger: it is empty")
             self._version = version
             return
-        statements = (
-            schema.create_statements(store.types)
-            if version is None
-            else schema.migrate_statements(version, store.types, store.restart_ids)
-            if version < schema.SCHEMA_VERSION
-            else []
-        )
+        if version is None:
+            statements = schema.create_statements(store.types)
+        else:  # one transaction: a failed step leaves the ledger as it was
+            statements = [
+                statement
+                for step in range(version, schema.SCHEMA_VERSION)
+                for statement in schema.migration_statements(step, store.types, store.restart_ids)
+            ]
         for statement in statements:
             cursor.execute(statement)
         self._version = schema.SCHEMA_VERSION

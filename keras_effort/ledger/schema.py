@@ -1,4 +1,4 @@
-"""The ledger's tables, their version, and the migration from the earlier layouts.
+"""The ledger's tables, their version, and the migrations from the earlier layouts.
 
 The same statements serve SQLite and PostgreSQL; only column types and placeholders differ, and
 the stores supply those (`Store.types`, `Store.placeholder`).
@@ -6,94 +6,116 @@ the stores supply those (`Store.types`, `Store.placeholder`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 SCHEMA_VERSION = 3
 """Version 3 added `writer` to the key; version 2 added `run`; version 1 had no version."""
 
 META_TABLE = "keras_effort_meta"
 
-# Every column of an attempt row, in table order (`id` first, then the `Attempt` fields).
-COLUMNS = (
-    "id",
-    "experiment",
-    "run",
-    "attempt",
-    "writer",
-    "config",
-    "seed",
-    "target_metric",
-    "target_value",
-    "steps",
-    "budget",
-    "samples",
-    "seconds",
-    "reached",
-    "outcome",
-    "best_value",
-    "curve",
-    "created_at",
+# Every column of an attempt row, in table order (`id` first, then the `Attempt` fields), with
+# its SQL type: `{id}` (an auto-numbered primary key), `{int}` (64-bit) and `{real}` (double
+# precision) are the store's (`Store.types`). A new column goes here, and in `MIGRATIONS`.
+COLUMN_TYPES = (
+    ("id", "{id}"),
+    ("experiment", "TEXT NOT NULL"),
+    ("run", "TEXT NOT NULL"),
+    ("attempt", "{int} NOT NULL"),
+    ("writer", "TEXT NOT NULL"),
+    ("config", "TEXT NOT NULL"),
+    ("seed", "{int}"),
+    ("target_metric", "TEXT NOT NULL"),
+    ("target_value", "{real} NOT NULL"),
+    ("steps", "{int} NOT NULL"),
+    ("budget", "{int}"),
+    ("samples", "{int}"),
+    ("seconds", "{real}"),
+    ("reached", "{int} NOT NULL CHECK (reached IN (0, 1))"),
+    ("outcome", "TEXT NOT NULL"),
+    ("best_value", "{real}"),
+    ("curve", "TEXT"),
+    ("created_at", "{real} NOT NULL"),
 )
+COLUMNS = tuple(name for name, _ in COLUMN_TYPES)
 # The writer is in the key so that two processes (or two searches) using one run name never
 # overwrite each other's rows.
 KEY = ("experiment", "run", "attempt", "writer")
 
-# The columns of the earlier layouts: version 1 (keras-effort 0.1, no version recorded) had no
-# `run` and no key; version 2 had no `writer`.
-V1_COLUMNS = frozenset(COLUMNS) - {"run", "writer"}
-V2_COLUMNS = frozenset(COLUMNS) - {"writer"}
 
-# How a missing column of an earlier layout reads, both when migrating and when reading one
-# read-only: each version 1 row is its own run `legacy-<id>`; rows of versions 1 and 2 have the
-# empty writer (no writer of version 3 has that name).
-_LEGACY = {"run": "'legacy-' || CAST(id AS TEXT)", "writer": "''"}
+@dataclass(frozen=True)
+class Migration:
+    """What the next version changed: the columns it added and its row key.
+
+    Attributes:
+        added: each added column and how a row of the older version reads it (an SQL
+            expression of that row's columns), both when migrating and when read read-only.
+        key: the new version's row key.
+    """
+
+    added: Mapping[str, str]
+    key: tuple[str, ...]
+
+
+# From each earlier version to the next one; `Ledger` walks them from a ledger's version up to
+# `SCHEMA_VERSION`. Version 1 (keras-effort 0.1, no version recorded) had no `run` and no key:
+# each of its rows becomes its own run `legacy-<id>`. Rows of versions 1 and 2 get the empty
+# writer (no writer of version 3 has that name).
+MIGRATIONS: dict[int, Migration] = {
+    1: Migration({"run": "'legacy-' || CAST(id AS TEXT)"}, ("experiment", "run", "attempt")),
+    2: Migration({"writer": "''"}, KEY),
+}
+
+
+def columns_of(version: int) -> tuple[str, ...]:
+    """The columns of a ledger of `version`, in table order."""
+    later = {c for v, step in MIGRATIONS.items() if v >= version for c in step.added}
+    return tuple(c for c in COLUMNS if c not in later)
 
 
 def create_statements(types: dict[str, str]) -> list[str]:
     """The statements that create an empty ledger of the current version.
 
     Args:
-        types: the store's column types for `"id"` (an auto-numbered primary key), `"int"`
-            (64-bit) and `"real"` (double precision).
+        types: the store's column types (`COLUMN_TYPES`).
     """
-    return [
-        f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
-        f"INSERT INTO {META_TABLE} (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}')",
-        *_table_statements(types),
-    ]
+    return [*_meta_statements(SCHEMA_VERSION), *_table_statements(types, SCHEMA_VERSION)]
 
 
-def migrate_statements(version: int, types: dict[str, str], restart_ids: str | None) -> list[str]:
-    """Version 1 or 2 to the current one, in one transaction, keeping every row and its id.
+def migration_statements(version: int, types: dict[str, str], restart_ids: str | None) -> list[str]:
+    """From `version` to the next one (`MIGRATIONS[version]`), keeping every row and its id.
 
     The table is rebuilt (SQLite cannot change a table's key in place). Version 1 had no key,
     so two of its rows may share experiment and attempt number; giving each its own run keeps
     them all.
 
     Args:
-        version: the ledger's version, 1 or 2.
-        types: the store's column types (`create_statements`).
+        version: the ledger's version, a key of `MIGRATIONS`.
+        types: the store's column types (`COLUMN_TYPES`).
         restart_ids: the store's statement that sets the next id past the copied rows, or
             `None` when the database does so itself.
     """
-    columns = ", ".join(COLUMNS)
+    added = MIGRATIONS[version].added
+    columns = columns_of(version + 1)
+    select = ", ".join(f"{added[c]} AS {c}" if c in added else c for c in columns)
     return [
+        *(_meta_statements(version) if version == 1 else []),  # version 1 recorded none
         "ALTER TABLE attempts RENAME TO attempts_old",
         # Index names are database-wide: the old table's must go before the new one's exist.
         "DROP INDEX IF EXISTS attempts_by_experiment",
         "DROP INDEX IF EXISTS attempts_by_target",
-        *(create_statements(types) if version == 1 else _table_statements(types)),
-        f"INSERT INTO attempts ({columns}) SELECT {select_columns(version)} FROM attempts_old",
+        *_table_statements(types, version + 1),
+        f"INSERT INTO attempts ({', '.join(columns)}) SELECT {select} FROM attempts_old",
         "DROP TABLE attempts_old",
-        f"UPDATE {META_TABLE} SET value = '{SCHEMA_VERSION}' WHERE key = 'schema_version'",
+        f"UPDATE {META_TABLE} SET value = '{version + 1}' WHERE key = 'schema_version'",
         *([restart_ids] if restart_ids else []),
     ]
 
 
 def select_columns(version: int) -> str:
     """The SELECT list giving rows of the current layout from a ledger of `version`."""
-    missing = frozenset(COLUMNS) - {1: V1_COLUMNS, 2: V2_COLUMNS}.get(version, frozenset(COLUMNS))
-    return ", ".join(f"{_LEGACY[c]} AS {c}" if c in missing else c for c in COLUMNS)
+    legacy = {c: e for v, step in MIGRATIONS.items() if v >= version for c, e in step.added.items()}
+    return ", ".join(f"{legacy[c]} AS {c}" if c in legacy else c for c in COLUMNS)
 
 
 def insert_statement(placeholder: Callable[[str], str]) -> str:
@@ -121,29 +143,21 @@ def replace_statement(placeholder: Callable[[str], str]) -> str:
     return f"UPDATE attempts SET {updates} WHERE {where}"
 
 
-def _table_statements(types: dict[str, str]) -> list[str]:
+def _meta_statements(version: int) -> list[str]:
     return [
-        f"""CREATE TABLE attempts (
-            id {types["id"]},
-            experiment TEXT NOT NULL,
-            run TEXT NOT NULL,
-            attempt {types["int"]} NOT NULL,
-            writer TEXT NOT NULL,
-            config TEXT NOT NULL,
-            seed {types["int"]},
-            target_metric TEXT NOT NULL,
-            target_value {types["real"]} NOT NULL,
-            steps {types["int"]} NOT NULL,
-            budget {types["int"]},
-            samples {types["int"]},
-            seconds {types["real"]},
-            reached {types["int"]} NOT NULL CHECK (reached IN (0, 1)),
-            outcome TEXT NOT NULL,
-            best_value {types["real"]},
-            curve TEXT,
-            created_at {types["real"]} NOT NULL,
-            UNIQUE (experiment, run, attempt, writer)
-        )""",
+        f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        f"INSERT INTO {META_TABLE} (key, value) VALUES ('schema_version', '{version}')",
+    ]
+
+
+def _table_statements(types: dict[str, str], version: int) -> list[str]:
+    """The attempts table of `version` (2 or later: version 1 is only migrated from)."""
+    declared = dict(COLUMN_TYPES)
+    columns = [f"{c} {declared[c].format(**types)}" for c in columns_of(version)]
+    key = MIGRATIONS[version - 1].key
+    body = ",\n    ".join([*columns, f"UNIQUE ({', '.join(key)})"])
+    return [
+        f"CREATE TABLE attempts (\n    {body}\n)",
         "CREATE INDEX attempts_by_target ON attempts (experiment, target_metric, target_value)",
     ]
 
@@ -175,7 +189,7 @@ def describe(
             raise ForeignDatabase(f"its {META_TABLE} table records no schema version")
         return int(recorded)
     if "attempts" in tables:
-        if columns("attempts") == V1_COLUMNS:
+        if columns("attempts") == set(columns_of(1)):
             return 1
         raise ForeignDatabase("it has an `attempts` table of other columns")
     return None

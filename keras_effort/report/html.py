@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from keras_effort import __version__
+from keras_effort._version import __version__
 from keras_effort.ledger import Attempt, Ledger
 from keras_effort.report.plots import (
     hardest_shared_target,

@@ -28,11 +28,13 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from keras_effort import __version__
+from keras_effort._version import __version__
+from keras_effort.arguments import flag, optional
 from keras_effort.effort import infer_direction, observed_until
 from keras_effort.effort.target import meets
 from keras_effort.ledger import Attempt
 
+# The export formats `keras-effort export --format` offers: the one list of them.
 FORMATS = ("ioh",)
 
 
@@ -63,8 +65,7 @@ def export_ioh(
         raise ValueError("`attempts` is empty: there is nothing to export")
     if not all(isinstance(a, Attempt) for a in attempts):
         raise ValueError("`attempts` must hold only keras_effort.Attempt records")
-    if maximize is not None and not isinstance(maximize, bool):
-        raise ValueError(f"`maximize` must be True, False or None, got {maximize!r}")
+    optional(flag, "maximize", maximize)
     directions = {}
     for metric in dict.fromkeys(a.target_metric for a in attempts):
         direction = infer_direction(metric) if maximize is None else None

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from keras_effort.effort import EffortSummary, RuntimeDistribution, summarize
-from keras_effort.ledger import Attempt, Ledger, runtime_distribution_of
+from keras_effort.ledger import Attempt, Ledger
 
 # Below this many successes an effort estimate is flagged as resting on few successes.
 FEW_SUCCESSES = 5
@@ -69,7 +69,9 @@ def report_rows(
     for attempt in attempts:
         key = (attempt.experiment, attempt.target_metric, attempt.target_value)
         groups.setdefault(key, []).append(attempt)
-    distributions = {key: runtime_distribution_of(group) for key, group in groups.items()}
+    distributions = {
+        key: RuntimeDistribution.from_attempts(group) for key, group in groups.items()
+    }
     return _rows(distributions, z, n_boot)
 
 

@@ -60,16 +60,19 @@ def attempts_of(trial: Trial, target: Target) -> list[Attempt]:
 
     attempts = []
     for index in range(int(metrics.get_last_value("executions"))):
-        budget = value(index, "budget")
+        # The record is rebuilt from the run it tells of, by the one outcome rule; the
+        # outcome sent decides what the steps were (to the target, or run).
+        budget, outcome = value(index, "budget"), OUTCOMES[int(value(index, "outcome"))]
+        steps = int(value(index, "steps"))
         attempts.append(
-            Attempt(
-                experiment=f"trial_{trial_id}",
-                target_metric=target.metric,
-                target_value=target.value,
-                steps=int(value(index, "steps")),
-                reached=value(index, "reached") == 1.0,
+            Attempt.from_run(
+                target,
+                steps_run=steps,
+                reached_at=steps if outcome == "reached" else None,
                 budget=None if budget is None else int(budget),
-                outcome=OUTCOMES[int(value(index, "outcome"))],
+                diverged=outcome == "diverged",
+                bad_data=outcome == "bad_data",
+                experiment=f"trial_{trial_id}",
                 attempt=0,
                 run=f"trial_{trial_id}/execution_{index}",
                 seconds=value(index, "seconds"),

@@ -17,6 +17,7 @@ from typing import Any
 
 import keras
 
+from keras_effort.arguments import positive_int
 from keras_effort.ledger import Attempt, Ledger
 from keras_effort.workloads.catalogue import WORKLOADS
 from keras_effort.workloads.optimizers import make_optimizer, resolve_optimizer
@@ -84,8 +85,7 @@ def plan_bench(
     rates = tuple(float(r) for r in (rates or ((1e-3,) if smoke else RATES)))
     if any(not 0.0 < r < float("inf") for r in rates):
         raise ValueError(f"rates must be finite numbers > 0, got {rates}")
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        raise ValueError(f"`seeds` must be an int >= 1, got {seeds!r}")
+    positive_int("seeds", seeds)
     chosen = [WORKLOADS[name] for name in names]
     if smoke:
         seeds = 1

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from keras_effort import datasets
+from keras_effort.arguments import positive_int
 from keras_effort.effort import Target
 
 Split = tuple[np.ndarray, np.ndarray]
@@ -56,11 +57,7 @@ class Workload:
 
     def __post_init__(self) -> None:
         for field in ("budget", "check_every", "batch_size", "width", "depth"):
-            value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"`{field}` of workload {self.name!r} must be an int >= 1, got {value!r}"
-                )
+            positive_int(f"{self.name}.{field}", getattr(self, field))
         if not isinstance(self.target, Target) or self.target.direction is None:
             raise ValueError(
                 f"`target` of workload {self.name!r} must be a Target with a known direction, "

@@ -14,7 +14,7 @@ from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
 
-from keras_effort.ledger import runtime_distribution_of
+from keras_effort.effort import RuntimeDistribution
 from keras_effort.report.tables import FEW_SUCCESSES, report_as_json, report_rows
 from keras_effort.report.tensorboard_plugin import summary
 
@@ -229,7 +229,7 @@ class EffortPlugin(base_plugin.TBPlugin):
             groups.setdefault(key, []).append(record)
         curves = []
         for (experiment, metric, value), group in groups.items():
-            distribution = runtime_distribution_of(group)
+            distribution = RuntimeDistribution.from_attempts(group)
             curve = distribution.success_curve()
             censored = distribution.censoring_steps()
             curves.append(

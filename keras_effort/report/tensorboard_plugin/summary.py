@@ -18,10 +18,10 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
-from typing import Any
 
 from tensorboard.compat.proto import summary_pb2
 
+from keras_effort.arguments import is_int, is_real
 from keras_effort.ledger import Attempt
 
 PLUGIN_NAME = "keras_effort"
@@ -142,8 +142,7 @@ def parse(text: str | bytes) -> RunAttempts:
     monitor, target = document.get("monitor"), document.get("target")
     if (
         not isinstance(monitor, str)
-        or isinstance(target, bool)
-        or not isinstance(target, (int, float))
+        or not is_real(target)
         or not math.isfinite(target)
     ):
         raise ValueError(
@@ -159,9 +158,9 @@ def parse(text: str | bytes) -> RunAttempts:
         try:
             record = {k: v for k, v in entry["attempt"].items() if k in known}
             start, end, ended_at = entry["start"], entry["end"], entry["ended_at"]
-            if not (_is_count(start) and _is_count(end) and start <= end):
+            if not (is_int(start) and is_int(end) and 0 <= start <= end):
                 raise ValueError(f"`start` and `end` must be ints, 0 <= start <= end: {entry}")
-            if isinstance(ended_at, bool) or not isinstance(ended_at, (int, float)):
+            if not is_real(ended_at):
                 raise ValueError(f"`ended_at` must be a Unix time, got {ended_at!r}")
             attempts.append(TimedAttempt(Attempt(**record), start, end, float(ended_at)))
         except (KeyError, TypeError, AttributeError, ValueError, RecursionError) as error:
@@ -186,6 +185,3 @@ def parse_run(texts: Sequence[str | bytes]) -> RunAttempts:
     attempts = tuple(timed for part in parts for timed in part.attempts)
     return RunAttempts(parts[0].monitor, parts[0].target, attempts)
 
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -1,239 +1,20 @@
-"""The learning-rate range test: find the edge of stability in one short run.
-
-Effort-optimal runs use learning rates close to the largest the model tolerates. The range test
-(Smith 2017; fastai's `lr_find`) finds that edge cheaply: train for a few dozen steps while the
-rate grows exponentially, watch the smoothed loss fall and then blow up, and read suggestions off
-the curve. `LearningRateFinder` is the callback; `find_learning_rate` runs it in one call and
-leaves the model as it was.
-"""
+"""The range test as a callback (`LearningRateFinder`), and its one-call driver."""
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import os
-import tempfile
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
-import numpy as np
 
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-
-__all__ = [
-    "LearningRateFinder",
-    "LearningRateFinderResult",
-    "find_learning_rate",
-    "smooth_losses",
-    "suggest_learning_rates",
-]
-
-
-def smooth_losses(losses: Sequence[float] | np.ndarray, beta: float = 0.98) -> np.ndarray:
-    """Exponential moving average of losses with bias correction, as fastai's range test.
-
-    `average_i = beta * average_{i-1} + (1 - beta) * loss_i` starting from 0, reported as
-    `average_i / (1 - beta ** (i + 1))` so that the early values are not pulled towards 0. Once a
-    loss is NaN or infinite, every later smoothed value is too.
-
-    Args:
-        losses: the losses of consecutive steps.
-        beta: the weight of the past, in [0, 1).
-
-    Returns:
-        The smoothed losses, float64, same length as `losses`.
-
-    Raises:
-        ValueError: if `beta` is outside [0, 1).
-    """
-    if not 0.0 <= beta < 1.0:
-        raise ValueError(f"`beta` must be in [0, 1), got {beta!r}")
-    losses = np.asarray(losses, dtype=np.float64)
-    smoothed = np.empty_like(losses)
-    average = 0.0
-    for i, loss in enumerate(losses):
-        average = beta * average + (1.0 - beta) * loss
-        smoothed[i] = average / (1.0 - beta ** (i + 1))
-    return smoothed
-
-
-def suggest_learning_rates(
-    learning_rates: Sequence[float] | np.ndarray,
-    smoothed_losses: Sequence[float] | np.ndarray,
-    safety_factor: float = 10.0,
-) -> tuple[float | None, float | None]:
-    """Suggestions from a range-test curve: steepest descent and edge of stability.
-
-    Only the points before the first non-finite smoothed loss count.
-
-    - Steepest: the rate where the smoothed loss falls fastest per unit of log rate, that is the
-      left end of the most negative `diff(loss) / diff(log(rate))`, searched up to the lowest
-      loss and skipping the first tenth of the curve, where the bias-corrected average still
-      rests on few losses (fastai's convention). `None` when the loss never falls there.
-    - Edge of stability: the rate at the lowest smoothed loss, the largest rate at which the
-      loss still improved before it turned up, divided by `safety_factor` (fastai's "minimum"
-      suggestion for a factor of 10).
-
-    Args:
-        learning_rates: increasing rates, one per step.
-        smoothed_losses: the smoothed loss at each rate (see `smooth_losses`).
-        safety_factor: the edge-of-stability divisor, >= 1.
-
-    Returns:
-        `(steepest, edge_of_stability)`, each a float or `None` when the curve has no finite
-        loss (or, for steepest, no descent).
-
-    Raises:
-        ValueError: if the arrays differ in length or `safety_factor` is below 1.
-    """
-    if not safety_factor >= 1.0:
-        raise ValueError(f"`safety_factor` must be >= 1, got {safety_factor!r}")
-    rates = np.asarray(learning_rates, dtype=np.float64)
-    losses = np.asarray(smoothed_losses, dtype=np.float64)
-    if rates.shape != losses.shape or rates.ndim != 1:
-        raise ValueError(
-            "`learning_rates` and `smoothed_losses` must be 1-D of the same length, got shapes "
-            f"{rates.shape} and {losses.shape}"
-        )
-    non_finite = np.flatnonzero(~np.isfinite(losses))
-    usable = int(non_finite[0]) if non_finite.size else losses.size
-    if usable == 0:
-        return None, None
-    lowest = int(np.argmin(losses[:usable]))
-    edge_of_stability = float(rates[lowest] / safety_factor)
-
-    first = usable // 10
-    if lowest - first < 1:
-        return None, edge_of_stability
-    window = slice(first, lowest + 1)
-    slopes = np.diff(losses[window]) / np.diff(np.log(rates[window]))
-    steepest_index = int(np.argmin(slopes))
-    steepest = float(rates[first + steepest_index]) if slopes[steepest_index] < 0 else None
-    return steepest, edge_of_stability
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class LearningRateFinderResult:
-    """The curve of a learning-rate range test and the rates it suggests.
-
-    Attributes:
-        learning_rates: the rate of each step run, increasing.
-        losses: the training loss of each step.
-        smoothed_losses: `smooth_losses(losses, beta)`.
-        steepest: the rate of steepest descent of the smoothed loss, or `None`.
-        edge_of_stability: the rate at the lowest smoothed loss divided by `safety_factor`, or
-            `None` when no loss was finite.
-        diverged: whether the test stopped early because the loss exploded or became NaN.
-        safety_factor: the divisor used for `edge_of_stability`.
-    """
-
-    learning_rates: np.ndarray
-    losses: np.ndarray
-    smoothed_losses: np.ndarray
-    steepest: float | None
-    edge_of_stability: float | None
-    diverged: bool
-    safety_factor: float
-
-    @classmethod
-    def from_losses(
-        cls,
-        learning_rates: Sequence[float] | np.ndarray,
-        losses: Sequence[float] | np.ndarray,
-        beta: float = 0.98,
-        safety_factor: float = 10.0,
-        diverged: bool = False,
-    ) -> LearningRateFinderResult:
-        """Smooth a recorded curve and compute its suggestions.
-
-        Args:
-            learning_rates: the rate of each step, increasing.
-            losses: the training loss of each step.
-            beta: the smoothing weight of `smooth_losses`.
-            safety_factor: the edge-of-stability divisor of `suggest_learning_rates`.
-            diverged: whether the test was stopped by divergence.
-
-        Returns:
-            The result, with read-only float64 arrays.
-        """
-        rates = np.array(learning_rates, dtype=np.float64)
-        raw = np.array(losses, dtype=np.float64)
-        smoothed = smooth_losses(raw, beta)
-        steepest, edge = suggest_learning_rates(rates, smoothed, safety_factor)
-        for array in (rates, raw, smoothed):
-            array.setflags(write=False)
-        return cls(rates, raw, smoothed, steepest, edge, bool(diverged), float(safety_factor))
-
-    def plot(self, ax: Axes | None = None) -> Axes:
-        """Plot the raw and smoothed loss against the rate (log axis), suggestions marked.
-
-        Requires matplotlib (`pip install keras-effort[plot]`).
-
-        Args:
-            ax: a matplotlib `Axes` to draw on; a new figure's axes when `None`.
-
-        Returns:
-            The `Axes`.
-        """
-        if ax is None:
-            from matplotlib.figure import Figure
-
-            ax = Figure(figsize=(6.4, 4.0), layout="constrained").subplots()
-        ax.plot(self.learning_rates, self.losses, color="0.7", linewidth=0.8, label="loss")
-        ax.plot(self.learning_rates, self.smoothed_losses, color="C0", label="smoothed loss")
-        ax.set_xscale("log")
-        ax.set_xlabel("learning rate")
-        ax.set_ylabel("training loss")
-        finite = self.smoothed_losses[np.isfinite(self.smoothed_losses)]
-        if finite.size:
-            # Frame the descent: the exploding tail would squash it.
-            low = float(min(finite.min(), np.nanmin(self.losses[np.isfinite(self.losses)])))
-            high = float(finite[0])
-            span = max(high - low, 1e-3 * abs(high), 1e-12)
-            ax.set_ylim(low - 0.2 * span, high + 0.5 * span)
-        for rate, label, color in (
-            (self.steepest, "steepest", "C1"),
-            (self.edge_of_stability, "edge of stability", "C3"),
-        ):
-            if rate is not None:
-                ax.axvline(rate, color=color, linestyle="--", label=f"{label}: {rate:.3g}")
-        ax.legend()
-        return ax
-
-    def save_plot(self, path: str | os.PathLike) -> str:
-        """Write `plot()` to a PNG file atomically (a temporary file, then `os.replace`).
-
-        Args:
-            path: the PNG file to write.
-
-        Returns:
-            The path written, as a string.
-        """
-        path = os.fspath(path)
-        ax = self.plot()
-        directory = os.path.dirname(os.path.abspath(path))
-        handle, temporary = tempfile.mkstemp(suffix=".png", dir=directory)
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                ax.figure.savefig(stream, format="png", dpi=120)
-            os.replace(temporary, path)
-        except BaseException:
-            os.unlink(temporary)
-            raise
-        return path
+from keras_effort.arguments import integer, positive_real, real_in
+from keras_effort.callbacks.lr_finder.maths import smooth_losses
+from keras_effort.callbacks.lr_finder.result import LearningRateFinderResult
 
 
 def _check_range(min_lr: float, max_lr: float, num_steps: int) -> None:
-    if not min_lr > 0 or not math.isfinite(min_lr):
-        raise ValueError(f"`min_lr` must be a finite number > 0, got {min_lr!r}")
-    if not max_lr > min_lr or not math.isfinite(max_lr):
-        raise ValueError(
-            f"`max_lr` must be finite and > `min_lr`, got max_lr={max_lr!r}, min_lr={min_lr!r}"
-        )
-    if not isinstance(num_steps, int) or isinstance(num_steps, bool) or num_steps < 2:
-        raise ValueError(f"`num_steps` must be an integer >= 2, got {num_steps!r}")
+    real_in("max_lr", max_lr, positive_real("min_lr", min_lr), low_open=True)
+    integer("num_steps", num_steps, minimum=2)
 
 
 def _check_steps_per_execution(model: keras.Model) -> None:
@@ -308,12 +89,9 @@ class LearningRateFinder(keras.callbacks.Callback):
     ):
         super().__init__()
         _check_range(min_lr, max_lr, num_steps)
-        if not 0.0 <= beta < 1.0:
-            raise ValueError(f"`beta` must be in [0, 1), got {beta!r}")
-        if not divergence_factor > 1.0:
-            raise ValueError(f"`divergence_factor` must be > 1, got {divergence_factor!r}")
-        if not safety_factor >= 1.0:
-            raise ValueError(f"`safety_factor` must be >= 1, got {safety_factor!r}")
+        real_in("beta", beta, 0.0, 1.0, high_open=True)
+        real_in("divergence_factor", divergence_factor, 1.0, low_open=True)
+        real_in("safety_factor", safety_factor, 1.0)
         self.min_lr = float(min_lr)
         self.max_lr = float(max_lr)
         self.num_steps = num_steps
