@@ -68,3 +68,28 @@ def test_predicates_refuse_bools():
     assert a.is_int(np.int32(1)) and not a.is_int(True) and not a.is_int(1.0)
     assert a.is_real(np.float64(1.5)) and a.is_real(2) and not a.is_real(False)
     assert not a.is_real("1")
+
+
+class _Renamed:
+    @a.renamed(criterion="measure")
+    def __init__(self, measure: str = "expected") -> None:
+        self.measure = measure
+
+    criterion = a.renamed_attribute("measure")
+
+
+def test_a_renamed_argument_still_works_under_its_old_name_with_a_warning() -> None:
+    with pytest.warns(DeprecationWarning, match="`criterion` is deprecated: its new name is `me"):
+        assert _Renamed(criterion="koza").measure == "koza"
+    assert _Renamed(measure="koza").measure == "koza"
+    with pytest.raises(TypeError, match="got both `criterion` and `measure`"):
+        _Renamed(criterion="koza", measure="expected")
+
+
+def test_a_renamed_attribute_reads_and_writes_the_new_one_with_a_warning() -> None:
+    renamed = _Renamed()
+    with pytest.warns(DeprecationWarning, match="`criterion` is deprecated"):
+        assert renamed.criterion == "expected"
+    with pytest.warns(DeprecationWarning, match="`criterion` is deprecated"):
+        renamed.criterion = "koza"
+    assert renamed.measure == "koza"
