@@ -177,7 +177,7 @@ class EffortTuner(keras_tuner.Tuner):
             restarts = Restarts(
                 stopping,
                 policy=[budget],
-                max_steps=budget,
+                max_total_steps=budget,
                 seed=seed,
                 run=f"trial_{trial.trial_id}/execution_{execution}",
                 verbose=0,

@@ -26,7 +26,7 @@ def stopping(**kwargs):
 
 
 def restarts(**kwargs):
-    arguments = {"stopping": stopping(), "policy": 10, "max_steps": 100}
+    arguments = {"stopping": stopping(), "policy": 10, "max_total_steps": 100}
     return Restarts(**{**arguments, **kwargs})
 
 
@@ -81,10 +81,10 @@ ROWS = [
     (stopping, {"stop_training": 0}, ValueError, "`stop_training`"),
     # Restarts and its policies
     (restarts, {"stopping": "loss"}, TypeError, "`stopping`"),
-    (restarts, {"max_steps": 0}, ValueError, "`max_steps`"),
-    (restarts, {"max_steps": 10.5}, ValueError, "`max_steps`"),
-    (restarts, {"max_steps": True}, ValueError, "`max_steps`"),
-    (restarts, {"policy": []}, ValueError, "`policy` is empty"),
+    (restarts, {"max_total_steps": 0}, ValueError, "`max_total_steps`"),
+    (restarts, {"max_total_steps": 10.5}, ValueError, "`max_total_steps`"),
+    (restarts, {"max_total_steps": True}, ValueError, "`max_total_steps`"),
+    (restarts, {"policy": []}, ValueError, "`policy` must be a non-empty iterable of cutoffs"),
     (restarts, {"policy": "abc"}, ValueError, "`policy`"),
     (restarts, {"policy": [0, -1]}, ValueError, "`policy cutoff`"),
     (restarts, {"policy": [3, 2.5]}, ValueError, "`policy cutoff`"),
