@@ -47,7 +47,9 @@ def searched(tmp_path_factory):
         executions_per_trial=2,
         seed=1,
         check_every=10,
-        oracle_options={"screen_budget": 0.25, "anchors": 1, "bridge_size": 1},
+        screen_share=0.25,
+        anchors=1,
+        bridge_size=1,
         directory=str(tmp_path_factory.mktemp("console")),
         project_name="console",
     )

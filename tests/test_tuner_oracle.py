@@ -219,7 +219,7 @@ def test_bridge_reruns_only_promoted_anchors_that_were_cut_at_their_budget(
     # The toy's best anchor needs 237 to 284 steps: at an anchor budget of 400 (of 800) every
     # execution reaches the target and it is measured already; at 250 (of 500) some are cut.
     oracle = make_oracle(
-        tmp_path, max_steps=max_steps, anchor_budget=0.5, anchors=2, capping=math.inf
+        tmp_path, max_steps=max_steps, anchor_share=0.5, anchors=2, capping=math.inf
     )
     for _ in range(16):
         run_trial(oracle)
@@ -359,8 +359,8 @@ def test_unreached_trials_rank_by_best_value(tmp_path) -> None:
     assert all(t.score == math.inf for t in ranked)
 
 
-def test_koza_criterion_scores_by_koza_effort(tmp_path) -> None:
-    oracle = make_oracle(tmp_path, strategy="random", max_trials=1, criterion="koza", z=0.9)
+def test_koza_measure_scores_by_koza_effort(tmp_path) -> None:
+    oracle = make_oracle(tmp_path, strategy="random", max_trials=1, measure="koza", z=0.9)
     trial = run_trial(oracle)
     distribution = RuntimeDistribution.from_attempts(
         oracle.attempts_of(oracle.trials[trial.trial_id])
@@ -429,11 +429,11 @@ def test_reloaded_oracle_continues_the_plan_exactly(tmp_path) -> None:
         ({"executions_per_trial": 0}, "executions_per_trial"),
         ({"z": 1.0}, "z"),
         ({"z": 0.0}, "z"),
-        ({"criterion": "mean"}, "criterion"),
+        ({"measure": "mean"}, "measure"),
         ({"strategy": "grid"}, "strategy"),
         ({"target": "val_accuracy"}, "target"),
         ({"target": ("val_accuracy", 1.5)}, "target"),
-        ({"screen_budget": 0.0}, "screen_budget"),
+        ({"screen_share": 0.0}, "screen_share"),
         ({"anchors": 0}, "anchors"),
         ({"capping": 0.5}, "capping"),
         ({"capping": math.nan}, "capping"),
@@ -443,6 +443,38 @@ def test_reloaded_oracle_continues_the_plan_exactly(tmp_path) -> None:
 def test_bad_arguments_raise_value_errors_naming_them(tmp_path, arguments, name) -> None:
     with pytest.raises(ValueError, match=name):
         make_oracle(tmp_path, **arguments)
+
+
+def test_the_old_argument_names_still_work_with_a_deprecation_warning(tmp_path) -> None:
+    with pytest.warns(DeprecationWarning) as caught:
+        oracle = make_oracle(tmp_path, criterion="koza", screen_budget=0.25, anchor_budget=0.5)
+    assert sorted(str(w.message).split("`")[1] for w in caught) == [
+        "anchor_budget",
+        "criterion",
+        "screen_budget",
+    ]
+    assert oracle.measure == "koza"
+    assert oracle.budgets.steps("screen") == 200 and oracle.budgets.steps("anchor") == 400
+    with pytest.warns(DeprecationWarning, match="`criterion` is deprecated"):
+        assert oracle.criterion == "koza"
+    with pytest.warns(DeprecationWarning, match="`oracle_options` is deprecated"):
+        search = EffortSearch(
+            build_toy,
+            target=("val_accuracy", 0.9),
+            oracle_options={"anchors": 2},
+            directory=str(tmp_path),
+            project_name="old",
+        )
+    assert search.oracle.anchors == 2
+    with pytest.warns(DeprecationWarning, match="`criterion` is deprecated"):
+        search = EffortSearch(
+            build_toy,
+            target=("val_accuracy", 0.9),
+            criterion="koza",
+            directory=str(tmp_path),
+            project_name="older",
+        )
+    assert search.oracle.measure == "koza"
 
 
 def test_metric_of_unknown_direction_needs_a_mode(tmp_path) -> None:
@@ -461,7 +493,7 @@ def test_empty_search_space_and_too_few_trials_are_rejected(tmp_path) -> None:
         make_oracle(tmp_path, max_trials=5).check_search_space()
     make_oracle(tmp_path, max_trials=6).check_search_space()
     with pytest.raises(ValueError, match=r"`max_trials` = 7 .* at least 8"):
-        make_oracle(tmp_path, max_trials=7, anchor_budget=0.5).check_search_space()
+        make_oracle(tmp_path, max_trials=7, anchor_share=0.5).check_search_space()
 
 
 # ------------------------------------------------------------------ EffortTuner on real training
@@ -495,7 +527,9 @@ def toy_search(tmp_path, **kwargs) -> EffortSearch:
         "executions_per_trial": 2,
         "seed": 1,
         "check_every": 10,
-        "oracle_options": {"screen_budget": 0.25, "anchors": 1, "bridge_size": 1},
+        "screen_share": 0.25,
+        "anchors": 1,
+        "bridge_size": 1,
         "directory": str(tmp_path),
         "project_name": "toy",
         "overwrite": True,
