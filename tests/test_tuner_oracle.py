@@ -9,6 +9,7 @@ import keras
 import keras_tuner
 import numpy as np
 import pytest
+from distributed_search import build_toy, toy_data
 from keras_tuner.engine.trial import TrialStatus
 
 from keras_effort.callbacks import EffortTensorBoard, TargetStopping
@@ -497,26 +498,6 @@ def test_empty_search_space_and_too_few_trials_are_rejected(tmp_path) -> None:
 
 
 # ------------------------------------------------------------------ EffortTuner on real training
-
-
-def toy_data(seed: int = 0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(384, 4)).astype("float32")
-    y = (x[:, 0] + x[:, 1] > 0).astype("int64")
-    return (x[:256], y[:256]), (x[256:], y[256:])
-
-
-def build_toy(hp) -> keras.Model:
-    learning_rate = hp.Float("learning_rate", 1e-3, 1e-1, sampling="log")
-    model = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    return model
 
 
 def toy_search(tmp_path, **kwargs) -> EffortSearch:
