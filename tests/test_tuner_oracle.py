@@ -582,6 +582,11 @@ def test_an_unreachable_target_runs_every_execution_to_its_budget(tmp_path) -> N
     assert [a.outcome for a in tuner.ledger.attempts()] == ["cutoff", "cutoff"]
     # Executions are independent restarts: new seeds, recorded as such.
     assert len({a.seed for a in tuner.ledger.attempts()}) == 2
+    # The oracle's attempts and the ledger's rows name one experiment and run the same way.
+    expected = [(f"toy-{tuner.search_id}/trial_{trial.trial_id}", f"trial_{trial.trial_id}/"
+                 f"execution_{i}") for i in range(2)]  # fmt: skip
+    assert [(a.experiment, a.run) for a in tuner.ledger.attempts()] == expected
+    assert [(a.experiment, a.run) for a in attempts] == expected
 
 
 class LargeBatches(keras_tuner.HyperModel):

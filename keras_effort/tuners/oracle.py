@@ -7,6 +7,7 @@ scores and ranking, `space` the design rows and neighbours, `metrics` the attemp
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -168,14 +169,17 @@ class EffortOracle(keras_tuner.Oracle):
         stage = RANDOM if strategy == "random" else SCREEN
         self.plan = PlanState(stage=stage, next_seed=(self.seed * 10_000) % 2**31)
 
-    def _set_unit(self, budget_unit: str, max_seconds: float | None) -> None:
-        unit, seconds = checks.budget_unit(budget_unit, max_seconds)
-        self.budget_unit, self.max_seconds = unit, seconds
+    def _set_unit(self, unit: str, max_seconds: float | None) -> None:
+        self.budget_unit, self.max_seconds = unit, seconds = checks.budget_unit(unit, max_seconds)
         runs = self.executions_per_trial
         self.budgets = Budgets(self.max_steps, runs, self._shares, self.capping, seconds)
-        self.scoring = Scoring(self.target, self.measure, self.z, runs, unit, seconds)
+        search = f"{getattr(self, '_project_name', '')}-{getattr(self, 'search_id', '')}"
+        self.scoring = Scoring(self.target, self.measure, self.z, runs, unit, seconds, search)
 
-    # ------------------------------------------------------------------ the plan
+    def _set_project_dir(self, directory: str, project_name: str) -> None:
+        super()._set_project_dir(directory, project_name)  # names the attempts' experiment:
+        self.search_id = metrics.search_id(os.path.join(str(directory), project_name))
+        self._set_unit(self.budget_unit, self.max_seconds)
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         """The next configuration of the current stage, with its budget as hyperparameters.
@@ -368,8 +372,6 @@ class EffortOracle(keras_tuner.Oracle):
         """Each anchor's effort, interval and promotion (`PlanState`)."""
         return self.plan.promotions
 
-    # ---------------------------------------------------------------- scoring
-
     def attempts_of(self, trial: Trial) -> list[Attempt]:
         """The attempts a trial's executions reported (`metrics.trial_metrics`), in order."""
         return self.scoring.attempts(trial)
@@ -411,8 +413,6 @@ class EffortOracle(keras_tuner.Oracle):
     def _compute_values_hash(self, values: Mapping[str, Any]) -> str:
         # A configuration is the same whatever its stage, budget and seeds.
         return super()._compute_values_hash(space.configuration(values))
-
-    # -------------------------------------------------------------- KerasTuner
 
     @keras_tuner.synchronized
     def create_trial(self, tuner_id: str) -> Trial:

@@ -31,6 +31,7 @@ class Scoring:
         budget_unit: `"steps"` or `"seconds"`, what scores count.
         max_seconds: the full budget of an execution in seconds, where a diverged execution
             is censored with `budget_unit="seconds"`.
+        search: `<project_name>-<search_id>`, which names the attempts' experiment.
     """
 
     target: Target
@@ -39,6 +40,7 @@ class Scoring:
     executions: int
     budget_unit: str = "steps"
     max_seconds: float | None = None
+    search: str = ""
 
     @property
     def direction(self) -> str:
@@ -47,7 +49,7 @@ class Scoring:
 
     def attempts(self, trial: Trial) -> list[Attempt]:
         """The attempts a trial's executions reported, in order."""
-        return metrics.attempts_of(trial, self.target)
+        return metrics.attempts_of(trial, self.target, self.search)
 
     def distribution(self, attempts: Sequence[Attempt]) -> RuntimeDistribution:
         """The attempts' runtime distribution in `budget_unit` (seconds count milliseconds)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
 import json
 import math
@@ -22,7 +21,7 @@ from keras_effort.callbacks import EffortTensorBoard, Restarts, TargetStopping
 from keras_effort.callbacks.target_stopping import as_ledger
 from keras_effort.effort import Target
 from keras_effort.ledger import Attempt, Ledger
-from keras_effort.tuners import checks, space
+from keras_effort.tuners import checks, metrics, space
 from keras_effort.tuners.display import SearchDisplay
 from keras_effort.tuners.oracle import EffortOracle
 from keras_effort.tuners.plan import EXECUTIONS, MAX_SECONDS, MAX_STEPS, SEED
@@ -101,12 +100,21 @@ class EffortTuner(keras_tuner.Tuner):
         # Searches sharing a ledger are told apart by their project folder: its absolute path
         # names the search's experiments and is the writer of its rows, so that a resumed
         # search (or another worker re-running a trial) replaces its own rows and no other's.
-        self.search_id = hashlib.sha256(os.path.abspath(self.project_dir).encode()).hexdigest()[:8]
         self._search_ledger = self.ledger.as_writer(f"search-{self.search_id}")
         self.check_every = check_every
         self.validation_batch_size = validation_batch_size
         self._target_checked = False
         self._last_model: tuple[dict[str, Any], keras.Model, list[Any]] | None = None
+
+    @property
+    def search_id(self) -> str:
+        """8 hex digits of a hash of the project folder's path (`metrics.search_id`)."""
+        return self.effort_oracle.search_id
+
+    @property
+    def search_name(self) -> str:
+        """`<project_name>-<search_id>`, which names the search's experiments in the ledger."""
+        return self.effort_oracle.scoring.search
 
     @property
     def target(self) -> Target:
@@ -172,7 +180,7 @@ class EffortTuner(keras_tuner.Tuner):
                 check_every=check_every,
                 validation_data=validation_data,
                 ledger=self._search_ledger,
-                experiment=f"{self.project_name}-{self.search_id}/trial_{trial.trial_id}",
+                experiment=metrics.experiment_of(self.search_name, trial.trial_id),
                 config=_scalar_values(hp.values),
                 validation_batch_size=self.validation_batch_size,
             )
@@ -182,7 +190,7 @@ class EffortTuner(keras_tuner.Tuner):
                 policy=[budget],
                 max_total_steps=budget,
                 seed=seed,
-                run=f"trial_{trial.trial_id}/execution_{execution}",
+                run=metrics.run_of(trial.trial_id, execution),
                 verbose=0,
             )
             callbacks = self._deepcopy_callbacks(original_callbacks)
