@@ -62,7 +62,11 @@ def main() -> None:
             )
             unit = args.unit if strategy == "luby restarts" else args.budget
             restarts = Restarts(
-                stopping, Luby(unit), max_steps=args.budget, seed=1000 + session, ledger=ledger
+                stopping,
+                Luby(unit),
+                max_total_steps=args.budget,
+                seed=1000 + session,
+                ledger=ledger,
             )
             run_dir = args.log_dir / strategy.replace(" ", "_") / f"session{session}"
             board = EffortTensorBoard(

@@ -6,13 +6,16 @@ constructor reads ``self.patience = positive_int("patience", patience)``. A refu
 `bool` is never accepted as a number: ``True`` is an `int` to Python but not a count to a user.
 
 This module depends on the standard library alone, so every room of the package may import it.
-A new kind of argument gets its check here, next to its neighbours.
+A new kind of argument gets its check here, next to its neighbours; a renamed argument or
+attribute keeps its old name through `renamed` or `renamed_attribute`.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -213,3 +216,71 @@ def instance_of(name: str, value: Any, kind: type, allowed: str) -> Any:
     if not isinstance(value, kind):
         raise ArgumentTypeError(name, allowed, value)
     return value
+
+
+def renamed(**renames: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Decorate a function so that it still takes keyword arguments under their old names.
+
+    ``@renamed(criterion="measure")`` lets ``f(criterion=x)`` call ``f(measure=x)``, with a
+    `DeprecationWarning` that names the new name.
+
+    Args:
+        **renames: each old name's new name.
+
+    Raises:
+        TypeError: (from the decorated function) when an argument is given under both names.
+    """
+
+    def decorate(function: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> T:
+            for old, new in renames.items():
+                if old not in kwargs:
+                    continue
+                if new in kwargs:
+                    raise TypeError(
+                        f"{function.__qualname__}() got both `{old}` and `{new}`, its new name"
+                    )
+                warnings.warn(
+                    f"`{old}` is deprecated: its new name is `{new}`",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                kwargs[new] = kwargs.pop(old)
+            return function(*args, **kwargs)
+
+        return wrapper
+
+    return decorate
+
+
+class renamed_attribute:  # in lower case, as `property`, which it is used like
+    """A class attribute that reads and writes another, renamed one, with a `DeprecationWarning`.
+
+    ``criterion = renamed_attribute("measure")`` in a class body keeps ``obj.criterion``
+    working as ``obj.measure``.
+    """
+
+    def __init__(self, new: str) -> None:
+        self.new = new
+        self.old = new
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.old = name
+
+    def _warn(self) -> None:
+        warnings.warn(
+            f"`{self.old}` is deprecated: its new name is `{self.new}`",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        self._warn()
+        return getattr(instance, self.new)
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        self._warn()
+        setattr(instance, self.new, value)

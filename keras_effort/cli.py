@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 
 from keras_effort import __version__
+from keras_effort.arguments import ArgumentError, positive_int, positive_real
 from keras_effort.ledger.redact import redact
 
 if TYPE_CHECKING:
@@ -50,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Train a small MLP on MNIST-1D (generated offline) with Adam several "
         "times, record the steps to each validation-accuracy target, print the effort table.",
     )
-    demo.add_argument("--runs", type=_positive_int, default=8, help="independent runs (8)")
+    demo.add_argument("--runs", type=_POSITIVE_INT, default=8, help="independent runs (8)")
     demo.add_argument(
         "--targets",
         type=float,
@@ -58,10 +59,10 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="validation-accuracy targets (0.5 0.6 0.65 0.7)",
     )
-    demo.add_argument("--epochs", type=_positive_int, default=40, help="epochs per run (40)")
-    demo.add_argument("--check-every", type=_positive_int, default=25, help="steps (25)")
+    demo.add_argument("--epochs", type=_POSITIVE_INT, default=40, help="epochs per run (40)")
+    demo.add_argument("--check-every", type=_POSITIVE_INT, default=25, help="steps (25)")
     demo.add_argument(
-        "--learning-rate", type=_positive_float, default=3e-3, help="Adam's rate (3e-3)"
+        "--learning-rate", type=_POSITIVE_REAL, default=3e-3, help="Adam's rate (3e-3)"
     )
     demo.add_argument("--seed", type=int, default=0, help="seed of the first run (0)")
     demo.add_argument(
@@ -81,14 +82,9 @@ def _parser() -> argparse.ArgumentParser:
         help="print the effort table of every experiment and target in a ledger",
         description="Print the effort table of every experiment and target in a ledger.",
     )
-    report.add_argument(
-        "ledger", help="the ledger: an SQLite file or a postgresql://user@host:port/db URL"
-    )
+    _add_ledger(report)
     report.add_argument("--experiment", help="only this experiment")
-    report.add_argument("--z", type=float, default=0.99, help="Koza's confidence (0.99)")
-    report.add_argument(
-        "--bootstrap", type=int, default=1000, help="resamples for intervals, 0 for none (1000)"
-    )
+    _add_effort_options(report, bootstrap=1000)
     report.add_argument("--json", action="store_true", help="print JSON instead of a table")
     report.add_argument(
         "--html",
@@ -106,9 +102,7 @@ def _parser() -> argparse.ArgumentParser:
         "experiment), success curve or restart cost (one experiment at one target), success "
         "curves of several experiments at one target (ecdf), or their performance profile.",
     )
-    plot.add_argument(
-        "ledger", help="the ledger: an SQLite file or a postgresql://user@host:port/db URL"
-    )
+    _add_ledger(plot)
     plot.add_argument(
         "--kind",
         choices=PLOT_KINDS,
@@ -122,10 +116,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("--target", type=float, help="the target value (success, restart, ecdf)")
     plot.add_argument("--metric", help="the target metric, when the ledger has several")
-    plot.add_argument("--z", type=float, default=0.99, help="Koza's confidence (0.99)")
-    plot.add_argument(
-        "--bootstrap", type=int, default=200, help="resamples for intervals, 0 for none (200)"
-    )
+    _add_effort_options(plot, bootstrap=200)
     plot.add_argument(
         "-o",
         "--output",
@@ -143,27 +134,21 @@ def _parser() -> argparse.ArgumentParser:
         "target, one algorithm per experiment, one run per attempt), for IOHanalyzer and "
         "iohinspector.",
     )
-    export.add_argument(
-        "ledger", help="the ledger: an SQLite file or a postgresql://user@host:port/db URL"
-    )
+    _add_ledger(export)
     export.add_argument("--format", choices=("ioh",), required=True, help="the format: ioh")
     export.add_argument("directory", type=Path, help="the folder to write (created if missing)")
     export.add_argument("--experiment", help="only this experiment")
-    direction = export.add_mutually_exclusive_group()
-    direction.add_argument(
-        "--maximize",
-        dest="maximize",
-        action="store_const",
-        const=True,
-        help="larger metric values are better (default: inferred from the metric's name)",
+    mode = export.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--mode",
+        choices=("max", "min"),
+        help="max: larger metric values are better, min: smaller are (a loss); as a Target's "
+        "mode (default: inferred from the metric's name)",
     )
-    direction.add_argument(
-        "--minimize",
-        dest="maximize",
-        action="store_const",
-        const=False,
-        help="smaller metric values are better (a loss)",
-    )
+    for old, new in (("--maximize", "max"), ("--minimize", "min")):
+        mode.add_argument(
+            old, dest="mode", action=_DeprecatedMode, const=new, help=f"deprecated: --mode {new}"
+        )
     export.set_defaults(run=_export)
 
     bench = commands.add_parser(
@@ -182,9 +167,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--workloads", nargs="+", metavar="NAME", help="only these workloads")
     bench.add_argument(
-        "--rates", type=_positive_float, nargs="+", help="learning rates (1e-5 ... 1, six)"
+        "--rates", type=_POSITIVE_REAL, nargs="+", help="learning rates (1e-5 ... 1, six)"
     )
-    bench.add_argument("--seeds", type=_positive_int, default=3, help="seeds per rate (3)")
+    bench.add_argument("--seeds", type=_POSITIVE_INT, default=3, help="seeds per rate (3)")
     bench.add_argument(
         "--ledger",
         default="bench.sqlite",
@@ -223,18 +208,53 @@ def _console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 160)
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text}")
-    return value
+def _add_ledger(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "ledger", help="the ledger: an SQLite file or a postgresql://user@host:port/db URL"
+    )
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not 0.0 < value < math.inf:
-        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
-    return value
+def _add_effort_options(parser: argparse.ArgumentParser, bootstrap: int) -> None:
+    parser.add_argument("--z", type=float, default=0.99, help="Koza's confidence (0.99)")
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=bootstrap,
+        help=f"resamples for intervals, 0 for none ({bootstrap})",
+    )
+
+
+class _Checked:
+    """An argparse type: the text parsed by `parse`, then checked by a `keras_effort.arguments`
+    check, whose refusal argparse prints after the option's name."""
+
+    def __init__(self, parse: type, check: Any) -> None:
+        self.parse, self.check = parse, check
+        self.__name__ = parse.__name__  # argparse names the type in "invalid int value"
+
+    def __call__(self, text: str) -> Any:
+        try:
+            return self.check("value", self.parse(text))
+        except ArgumentError as error:
+            raise argparse.ArgumentTypeError(f"must be {error.allowed}, got {text}") from None
+
+
+_POSITIVE_INT = _Checked(int, positive_int)
+_POSITIVE_REAL = _Checked(float, positive_real)
+
+
+class _DeprecatedMode(argparse.Action):
+    """`--maximize` and `--minimize`, the old spellings of `--mode max` and `--mode min`."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        warnings.warn(
+            f"{option} is deprecated: use --mode {self.const}", DeprecationWarning, stacklevel=2
+        )
+        print(f"keras-effort: {option} is deprecated, use --mode {self.const}", file=sys.stderr)
+        setattr(namespace, self.dest, self.const)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -503,9 +523,11 @@ def _export(args: argparse.Namespace) -> int:
         _error(console, f"the ledger has no attempts{which} to export")
         return 2
     try:
-        written = export_ioh(attempts, args.directory, maximize=args.maximize)
+        maximize = {"max": True, "min": False}.get(args.mode)  # None: inferred from the name
+        written = export_ioh(attempts, args.directory, maximize=maximize)
     except ValueError as error:
-        message = str(error).replace("`maximize`", "--maximize or --minimize")
+        message = str(error).replace("pass maximize=True or False", "pass --mode max or min")
+        message = message.replace("`maximize`", "--mode")
         _error(console, message)
         return 2
     console.print(

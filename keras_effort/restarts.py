@@ -16,17 +16,20 @@ so far are told each finished attempt through `observe`. Pure Python: no Keras h
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable, Iterator, Mapping, Sized
 
+from keras_effort.arguments import ArgumentError, integer, is_int, positive_int, real_in
 from keras_effort.effort import RuntimeDistribution
 from keras_effort.effort.distribution import AttemptLike
 
 
 def luby(index: int) -> int:
-    """The `index`-th term (from 1) of Luby's universal sequence 1, 1, 2, 1, 1, 2, 4, ..."""
-    if index < 1:
-        raise ValueError(f"`index` must be >= 1, got {index!r}")
+    """The `index`-th term (from 1) of Luby's universal sequence 1, 1, 2, 1, 1, 2, 4, ...
+
+    Raises:
+        ArgumentError: `index` is not an integer >= 1.
+    """
+    index = positive_int("index", index)
     while True:
         k = index.bit_length()
         if index == (1 << k) - 1:  # index = 2^k - 1: the term is 2^(k-1)
@@ -56,7 +59,7 @@ class FixedCutoff(RestartPolicy):
     """
 
     def __init__(self, steps: int) -> None:
-        self.steps = _positive_int(steps, "steps")
+        self.steps = positive_int("steps", steps)
 
     def __next__(self) -> int:
         return self.steps
@@ -73,23 +76,21 @@ class Cutoffs(RestartPolicy):
             of an iterator (a generator, say) as they are drawn.
 
     Raises:
-        ValueError: for a string, a mapping, an empty collection or a cutoff that is not an
-            int >= 1.
+        ArgumentError: for a string, a mapping, an empty collection or a cutoff that is not an
+            integer >= 1.
     """
 
     def __init__(self, values: Iterable[int]) -> None:
-        if isinstance(values, (bool, str, bytes, Mapping)) or not isinstance(values, Iterable):
-            raise ValueError(
-                f"`policy` must be a restart policy, an int or an iterable of ints, got {values!r}"
-            )
+        if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
+            raise ArgumentError("policy", "a restart policy, an int or an iterable of ints", values)
         if isinstance(values, Sized):
-            values = [_positive_int(value, "policy cutoff") for value in values]
-            if not values:
-                raise ValueError("`policy` is empty: give at least one cutoff")
+            if not len(values):
+                raise ArgumentError("policy", "a non-empty iterable of cutoffs", values)
+            values = [positive_int("policy cutoff", value) for value in values]
         self._values = iter(values)
 
     def __next__(self) -> int:
-        return _positive_int(next(self._values), "policy cutoff")
+        return positive_int("policy cutoff", next(self._values))
 
     def __repr__(self) -> str:
         return "Cutoffs(...)"
@@ -99,11 +100,11 @@ def as_policy(policy: RestartPolicy | Iterable[int] | int) -> RestartPolicy:
     """A policy from a policy, one int (a fixed cutoff) or an iterable of cutoffs.
 
     Raises:
-        ValueError: for anything else, or a cutoff that is not an int >= 1.
+        ArgumentError: for anything else, or a cutoff that is not an integer >= 1.
     """
     if isinstance(policy, RestartPolicy):
         return policy
-    if isinstance(policy, numbers.Integral) and not isinstance(policy, bool):
+    if is_int(policy):
         return FixedCutoff(int(policy))
     return Cutoffs(policy)
 
@@ -120,7 +121,7 @@ class Luby(RestartPolicy):
     """
 
     def __init__(self, unit: int) -> None:
-        self.unit = _positive_int(unit, "unit")
+        self.unit = positive_int("unit", unit)
         self._index = 0
 
     def __next__(self) -> int:
@@ -140,10 +141,8 @@ class Geometric(RestartPolicy):
     """
 
     def __init__(self, first: int, factor: float = 2.0) -> None:
-        self.first = _positive_int(first, "first")
-        if not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor < 1:
-            raise ValueError(f"`factor` must be a finite number >= 1, got {factor!r}")
-        self.factor = float(factor)
+        self.first = positive_int("first", first)
+        self.factor = real_in("factor", factor, 1.0)
         self._next = float(self.first)
 
     def __next__(self) -> int:
@@ -172,11 +171,9 @@ class EstimatedOptimal(RestartPolicy):
     """
 
     def __init__(self, unit: int, min_successes: int = 3, explore_every: int = 4) -> None:
-        self.unit = _positive_int(unit, "unit")
-        self.min_successes = _positive_int(min_successes, "min_successes")
-        self.explore_every = _positive_int(explore_every, "explore_every")
-        if self.explore_every < 2:
-            raise ValueError(f"`explore_every` must be >= 2, got {explore_every!r}")
+        self.unit = positive_int("unit", unit)
+        self.min_successes = positive_int("min_successes", min_successes)
+        self.explore_every = integer("explore_every", explore_every, minimum=2)
         self._luby = Luby(unit)
         self._attempts: list[AttemptLike] = []
         self._issued = 0
@@ -200,9 +197,3 @@ class EstimatedOptimal(RestartPolicy):
 
     def __repr__(self) -> str:
         return f"EstimatedOptimal({self.unit}, estimate={self.estimate})"
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{name}` must be an int >= 1, got {value!r}")
-    return int(value)

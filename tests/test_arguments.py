@@ -76,3 +76,28 @@ def test_instance_of_refuses_another_kind_of_object_as_both_value_and_type_error
         a.instance_of("seq", (1,), list, "a list")
     assert str(caught.value) == "`seq` must be a list, got (1,)"
     assert isinstance(caught.value, TypeError) and isinstance(caught.value, ValueError)
+
+
+class _Renamed:
+    @a.renamed(criterion="measure")
+    def __init__(self, measure: str = "expected") -> None:
+        self.measure = measure
+
+    criterion = a.renamed_attribute("measure")
+
+
+def test_a_renamed_argument_still_works_under_its_old_name_with_a_warning() -> None:
+    with pytest.warns(DeprecationWarning, match="`criterion` is deprecated: its new name is `me"):
+        assert _Renamed(criterion="koza").measure == "koza"
+    assert _Renamed(measure="koza").measure == "koza"
+    with pytest.raises(TypeError, match="got both `criterion` and `measure`"):
+        _Renamed(criterion="koza", measure="expected")
+
+
+def test_a_renamed_attribute_reads_and_writes_the_new_one_with_a_warning() -> None:
+    renamed = _Renamed()
+    with pytest.warns(DeprecationWarning, match="`criterion` is deprecated"):
+        assert renamed.criterion == "expected"
+    with pytest.warns(DeprecationWarning, match="`criterion` is deprecated"):
+        renamed.criterion = "koza"
+    assert renamed.measure == "koza"

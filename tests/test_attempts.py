@@ -64,7 +64,7 @@ def test_an_epoch_end_cutoff_is_judged_on_the_weights_it_trained():
     x, y = regression_data()
     log = Log()
     stopping = TargetStopping("loss", 0.05, mode="min")
-    restarts = Restarts(stopping, policy=8, max_steps=40, seed=0, verbose=0)
+    restarts = Restarts(stopping, policy=8, max_total_steps=40, seed=0, verbose=0)
     regression_model(0.001).fit(x, y, epochs=10, batch_size=8, verbose=0,
                                 callbacks=[log, restarts])
     assert restarts.attempts, "no attempt recorded"
@@ -77,7 +77,7 @@ def test_an_epoch_end_cutoff_is_judged_on_the_weights_it_trained():
 def test_attempts_that_diverge_before_their_cutoff_are_diverged_not_cutoff():
     x, y = regression_data()
     stopping = TargetStopping("loss", 1e-6, mode="min")
-    restarts = Restarts(stopping, policy=5, max_steps=20, seed=0, verbose=0)
+    restarts = Restarts(stopping, policy=5, max_total_steps=20, seed=0, verbose=0)
     regression_model(1e6).fit(x, y, epochs=10, batch_size=8, verbose=0, callbacks=[restarts])
     assert [a.outcome for a in restarts.attempts] == ["diverged"] * 4
     assert all(a.budget == 5 and not a.reached for a in restarts.attempts)
@@ -86,7 +86,7 @@ def test_attempts_that_diverge_before_their_cutoff_are_diverged_not_cutoff():
 def test_a_finite_policy_that_runs_out_ends_training_cleanly(capsys):
     x, y = regression_data()
     model = regression_model(0.001)
-    restarts = Restarts(TargetStopping("loss", 1e-6, mode="min"), [5], max_steps=40, seed=0)
+    restarts = Restarts(TargetStopping("loss", 1e-6, mode="min"), [5], max_total_steps=40, seed=0)
     model.fit(x, y, epochs=10, batch_size=8, verbose=0, callbacks=[restarts])
     # Before, the StopIteration was swallowed as "input ran out of data" and training went on.
     assert len(restarts.attempts) == 1 and restarts.total_steps == 5
@@ -102,18 +102,19 @@ def test_a_finite_policy_that_runs_out_ends_training_cleanly(capsys):
 
 @pytest.mark.parametrize(
     ("policy", "message"),
-    [([], "`policy` is empty"), ("abc", "`policy` must be"), ([0, -1], "`policy cutoff`"),
-     ([5, 2.5], "`policy cutoff`"), ({"a": 1}, "`policy` must be"), (True, "`policy` must be")],
+    [([], "`policy` must be a non-empty iterable of cutoffs"), ("abc", "`policy` must be"),
+     ([0, -1], "`policy cutoff`"), ([5, 2.5], "`policy cutoff`"), ({"a": 1}, "`policy` must be"),
+     (True, "`policy` must be")],
 )
 def test_bad_policies_are_refused_at_construction(policy, message):
     with pytest.raises(ValueError, match=message):
-        Restarts(TargetStopping("loss", 0.1), policy, max_steps=10)
+        Restarts(TargetStopping("loss", 0.1), policy, max_total_steps=10)
 
 
 def test_a_lazy_policy_is_checked_as_it_is_drawn():
     x, y = regression_data()
     restarts = Restarts(TargetStopping("loss", 1e-6, mode="min"), iter([3, 0]), 40, verbose=0)
-    with pytest.raises(ValueError, match="`policy cutoff` must be an int >= 1, got 0"):
+    with pytest.raises(ValueError, match="`policy cutoff` must be an integer >= 1, got 0"):
         regression_model().fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[restarts])
 
 
@@ -121,13 +122,13 @@ def test_a_target_stopping_in_restarts_and_in_fit_is_refused(tmp_path):
     x, y = regression_data()
     ledger = Ledger(tmp_path / "l.sqlite")
     stopping = TargetStopping("loss", 1e-6, mode="min", ledger=ledger)
-    restarts = Restarts(stopping, 4, max_steps=8, verbose=0)
+    restarts = Restarts(stopping, 4, max_total_steps=8, verbose=0)
     with pytest.raises(ValueError, match="driven by a Restarts: pass only the Restarts"):
         regression_model().fit(x, y, epochs=2, batch_size=8, verbose=0,
                                callbacks=[restarts, stopping])
     assert ledger.attempts() == []  # no spurious row
     with pytest.raises(ValueError, match="already driven by another Restarts"):
-        Restarts(stopping, 4, max_steps=8)
+        Restarts(stopping, 4, max_total_steps=8)
 
 
 def test_a_restarts_reused_for_a_second_fit_goes_on_with_its_seeds_and_policy():
@@ -142,7 +143,7 @@ def test_a_restarts_reused_for_a_second_fit_goes_on_with_its_seeds_and_policy():
     assert numbers == list(range(len(numbers))) and len(numbers) == 4
     assert [a.seed for a in restarts.attempts] == [restarts.attempt_seed(n) for n in numbers]
     assert len({a.seed for a in restarts.attempts}) == 4  # no initial weights repeated
-    # Each fit spends at most `max_steps` = 7: 3 + 4, then 5 + the last cutoff cut to 2.
+    # Each fit spends at most `max_total_steps` = 7: 3 + 4, then 5 + the last cutoff cut to 2.
     assert [a.budget for a in restarts.attempts] == [3, 4, 5, 2]
     assert restarts.run != first_run
     assert {a.run for a in restarts.attempts} == {first_run, restarts.run}
@@ -163,7 +164,7 @@ def test_steps_to_target_counts_from_the_attempt_start_like_the_ledger(tmp_path)
 def test_each_attempt_end_is_reported_unless_silent(capsys):
     x, y = regression_data()
     stopping = TargetStopping("loss", 1e-6, mode="min", check_every=2)
-    restarts = Restarts(stopping, 4, max_steps=8, seed=0)
+    restarts = Restarts(stopping, 4, max_total_steps=8, seed=0)
     regression_model(0.001).fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[restarts])
     lines = [line for line in capsys.readouterr().out.splitlines() if line]
     assert lines[0].startswith("Restarts: attempt 0 cutoff after 4 steps, best loss ")
@@ -171,30 +172,32 @@ def test_each_attempt_end_is_reported_unless_silent(capsys):
     best = min(a.best_value for a in restarts.attempts)
     assert lines[2:] == [
         f"Restarts: loss <= 1e-06 not reached in 2 attempts (2 cutoff), 8 steps of 8; best loss "
-        f"{best:.4g}. Try a larger `max_steps`, longer cutoffs or an easier target."
+        f"{best:.4g}. Try a larger `max_total_steps`, longer cutoffs or an easier target."
     ]
-    quiet = Restarts(TargetStopping("loss", 1e-6, mode="min"), 4, max_steps=8, verbose=0)
+    quiet = Restarts(TargetStopping("loss", 1e-6, mode="min"), 4, max_total_steps=8, verbose=0)
     regression_model(0.001).fit(x, y, epochs=3, batch_size=8, verbose=0, callbacks=[quiet])
     assert capsys.readouterr().out == ""
 
 
 def test_the_summary_names_what_ended_the_fit_and_is_not_printed_on_success(capsys):
     x, y = regression_data()
-    # fit's 2 epochs of 8 steps end the second attempt before max_steps: "stopped".
-    restarts = Restarts(TargetStopping("loss", 1e-6, mode="min"), 10, max_steps=100, seed=0)
+    # fit's 2 epochs of 8 steps end the second attempt before max_total_steps: "stopped".
+    restarts = Restarts(TargetStopping("loss", 1e-6, mode="min"), 10, max_total_steps=100, seed=0)
     regression_model(0.001).fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[restarts])
     summary = capsys.readouterr().out.splitlines()[-1]
     assert summary.startswith(
         "Restarts: loss <= 1e-06 not reached in 2 attempts (1 cutoff, 1 stopped), 16 steps of 100"
     )
-    assert summary.endswith("Try more epochs in `fit` (enough for `max_steps`), longer cutoffs "
-                            "or an easier target.")
-    diverging = Restarts(TargetStopping("loss", 1e-6, mode="min"), 5, max_steps=10, seed=0)
+    assert summary.endswith(
+        "Try more epochs in `fit` (enough for `max_total_steps`), longer cutoffs or an easier "
+        "target."
+    )
+    diverging = Restarts(TargetStopping("loss", 1e-6, mode="min"), 5, max_total_steps=10, seed=0)
     regression_model(1e6).fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[diverging])
     assert capsys.readouterr().out.splitlines()[-1].endswith(
         "Every attempt diverged: try a lower learning rate or a DivergenceGuard."
     )
-    easy = Restarts(TargetStopping("loss", 1e6, mode="min", check_every=2), 4, max_steps=8)
+    easy = Restarts(TargetStopping("loss", 1e6, mode="min", check_every=2), 4, max_total_steps=8)
     regression_model(0.001).fit(x, y, epochs=1, batch_size=8, verbose=0, callbacks=[easy])
     assert easy.reached and "not reached" not in capsys.readouterr().out
 
@@ -287,7 +290,7 @@ def test_the_ledger_equals_a_reconstruction_from_a_batch_level_log(
     ledger = Ledger(tmp_path_factory.mktemp("ledger") / "l.sqlite")
     stopping = TargetStopping("loss", target, mode="min", check_every=check_every, ledger=ledger)
     max_steps = max(1, sum(cutoffs) - 1)
-    restarts = Restarts(stopping, list(cutoffs), max_steps=max_steps, seed=0, verbose=0)
+    restarts = Restarts(stopping, list(cutoffs), max_total_steps=max_steps, seed=0, verbose=0)
     log = Log()
     regression_model(0.02).fit(x, y, epochs=epochs, batch_size=8, shuffle=False, verbose=0,
                                callbacks=[log, restarts])

@@ -241,7 +241,7 @@ def test_restarts_reset_the_learned_scale() -> None:
         epochs=4,
         shuffle=False,
         verbose=0,
-        callbacks=[Restarts(stopping, 6, max_steps=24, seed=0), Watch()],
+        callbacks=[Restarts(stopping, 6, max_total_steps=24, seed=0), Watch()],
     )
     # Each attempt starts from the scale the optimizer had when built.
     assert scales[0] == 1.0 and scales.count(1.0) >= 3

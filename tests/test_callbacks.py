@@ -278,7 +278,7 @@ def _restart_run(data, seed, max_steps=60, policy=None, ledger=None, optimizer=N
     x, y, x_val, y_val = data
     target = TargetStopping("val_accuracy", 1.0, check_every=5, validation_data=(x_val, y_val))
     restarts = Restarts(
-        target, policy or FixedCutoff(20), max_steps=max_steps, seed=seed, ledger=ledger
+        target, policy or FixedCutoff(20), max_total_steps=max_steps, seed=seed, ledger=ledger
     )
     starts = AttemptStarts()
     model = make_model(optimizer=optimizer)
@@ -313,7 +313,7 @@ def test_attempts_start_from_fresh_weights_and_a_reset_optimizer(data):
 def test_restarts_stop_at_the_first_success(data):
     x, y, x_val, y_val = data
     target = TargetStopping("val_accuracy", 0.85, check_every=2, validation_data=(x_val, y_val))
-    restarts = Restarts(target, Luby(4), max_steps=2000, seed=1)
+    restarts = Restarts(target, Luby(4), max_total_steps=2000, seed=1)
     model = make_model(learning_rate=0.02)
     model.fit(x, y, epochs=200, batch_size=32, verbose=0, callbacks=[restarts])
     *failures, success = restarts.attempts
@@ -338,14 +338,14 @@ def test_learning_rate_and_schedules_restart_with_each_attempt(data):
 
     x, y, x_val, y_val = data
     target = TargetStopping("val_accuracy", 1.0, check_every=5, validation_data=(x_val, y_val))
-    restarts, starts = Restarts(target, 10, max_steps=30, seed=0), AttemptStarts()
+    restarts, starts = Restarts(target, 10, max_total_steps=30, seed=0), AttemptStarts()
     make_model(learning_rate=0.05).fit(
         x, y, epochs=10, batch_size=32, verbose=0, callbacks=[HalveRate(), restarts, starts]
     )
     assert starts.rates == [pytest.approx(0.05)] * 3
 
 
-def test_max_steps_bounds_the_last_attempt(data):
+def test_max_total_steps_bounds_the_last_attempt(data):
     restarts, _, _ = _restart_run(data, seed=0, max_steps=50, policy=FixedCutoff(20))
     assert [a.steps for a in restarts.attempts] == [20, 20, 10]
     assert restarts.total_steps == 50 and not restarts.reached
@@ -354,7 +354,7 @@ def test_max_steps_bounds_the_last_attempt(data):
 def test_keras_callbacks_in_the_same_list(data, tmp_path):
     x, y, x_val, y_val = data
     target = TargetStopping("val_accuracy", 1.0, check_every=5, validation_data=(x_val, y_val))
-    restarts = Restarts(target, 16, max_steps=200, seed=0)
+    restarts = Restarts(target, 16, max_total_steps=200, seed=0)
     checkpoint = keras.callbacks.ModelCheckpoint(tmp_path / "best.keras")
     early = keras.callbacks.EarlyStopping(monitor="loss", patience=100)
     board = keras.callbacks.TensorBoard(tmp_path / "tb")
@@ -374,13 +374,23 @@ def test_keras_callbacks_in_the_same_list(data, tmp_path):
 def test_restarts_bad_arguments():
     target = TargetStopping("loss", 0.1)
     with pytest.raises(TypeError, match="`stopping` must be a TargetStopping"):
-        Restarts("loss", 10, max_steps=10)
-    with pytest.raises(ValueError, match="`max_steps`"):
-        Restarts(target, 10, max_steps=0)
+        Restarts("loss", 10, max_total_steps=10)
+    with pytest.raises(ValueError, match="`max_total_steps` must be an integer >= 1, got 0"):
+        Restarts(target, 10, max_total_steps=0)
     with pytest.raises(ValueError, match="`policy`"):
-        Restarts(target, 3.5, max_steps=10)
+        Restarts(target, 3.5, max_total_steps=10)
     with pytest.raises(ValueError, match="`seed`"):
-        Restarts(target, 10, max_steps=10, seed="x")
+        Restarts(target, 10, max_total_steps=10, seed="x")
+
+
+def test_max_steps_still_names_max_total_steps_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match="`max_steps` is deprecated: its new name is `max_"):
+        restarts = Restarts(TargetStopping("loss", 0.1), 10, max_steps=30)
+    assert restarts.max_total_steps == 30
+    with pytest.warns(DeprecationWarning, match="`max_steps` is deprecated"):
+        assert restarts.max_steps == 30
+    with pytest.raises(TypeError, match="got both `max_steps` and `max_total_steps`"):
+        Restarts(TargetStopping("loss", 0.1), 10, max_steps=30, max_total_steps=30)
 
 
 # --------------------------------------------------------- EffortTensorBoard
@@ -404,7 +414,7 @@ class LearnsRates(keras.optimizers.SGD):
 def test_effort_curves_on_the_total_step_axis(data, tmp_path):
     x, y, x_val, y_val = data
     target = TargetStopping("val_accuracy", 0.85, check_every=2, validation_data=(x_val, y_val))
-    restarts = Restarts(target, Luby(4), max_steps=2000, seed=1)
+    restarts = Restarts(target, Luby(4), max_total_steps=2000, seed=1)
     board = EffortTensorBoard(tmp_path / "run", restarts, hparams={"lr": 0.02, "opt": "sgd"})
     checks = []
     target.add_listener(
@@ -568,7 +578,7 @@ def test_restarts_under_mirrored_strategy(data, mirrored_strategy):
         model = make_model()
     # A training-metric target: what is under test is re-initialisation, not evaluation.
     target = TargetStopping("accuracy", 1.0, check_every=5)
-    restarts = Restarts(target, FixedCutoff(10), max_steps=30, seed=3)
+    restarts = Restarts(target, FixedCutoff(10), max_total_steps=30, seed=3)
     starts = AttemptStarts()
     model.fit(x, y, epochs=5, batch_size=32, verbose=0, callbacks=[restarts, starts])
     assert [a.steps for a in restarts.attempts] == [10, 10, 10]
@@ -580,7 +590,9 @@ def test_restarts_under_mirrored_strategy(data, mirrored_strategy):
     replicas = [np.asarray(v) for v in mirrored_strategy.experimental_local_results(kernel)]
     np.testing.assert_array_equal(replicas[0], replicas[1])
     # The same seed gives the same attempts as on one device.
-    single = Restarts(TargetStopping("accuracy", 1.0, check_every=5), 10, max_steps=30, seed=3)
+    single = Restarts(
+        TargetStopping("accuracy", 1.0, check_every=5), 10, max_total_steps=30, seed=3
+    )
     single_starts = AttemptStarts()
     make_model().fit(x, y, epochs=5, batch_size=32, verbose=0, callbacks=[single, single_starts])
     for mirrored_weights, single_weights in zip(starts.weights, single_starts.weights, strict=True):
@@ -613,7 +625,7 @@ def test_restarts_reset_the_learned_state_of_our_optimizers(data, tmp_path, kind
     else:
         optimizer = ActiveLR(keras.optimizers.SGD(0.05, momentum=0.9), period=4, increase=0.5)
     target = TargetStopping("val_accuracy", 1.0, check_every=5, validation_data=(x_val, y_val))
-    restarts = Restarts(target, FixedCutoff(20), max_steps=60, seed=0)
+    restarts = Restarts(target, FixedCutoff(20), max_total_steps=60, seed=0)
     board = EffortTensorBoard(tmp_path / kind, restarts)
     starts = LearnedAtStarts()
     model = make_model(optimizer=optimizer)

@@ -85,7 +85,7 @@ def test_restores_autorate_state_and_works_with_restarts() -> None:
     model = _model(AutoRate(keras.optimizers.Adam(0.01)))
     stopping = TargetStopping(monitor="loss", target=1e-12, check_every=8)
     guard = DivergenceGuard(every=4)
-    restarts = Restarts(stopping, 24, max_steps=64, seed=0)
+    restarts = Restarts(stopping, 24, max_total_steps=64, seed=0)
     model.fit(
         x,
         y,

@@ -104,7 +104,7 @@ def _fit(log_dir: Path, ledger: Ledger, experiment: str, seed: int) -> Restarts:
         "val_accuracy", 0.94, check_every=4, validation_data=(x_val, y_val),
         ledger=ledger, experiment=experiment,
     )  # fmt: skip
-    restarts = Restarts(target, FixedCutoff(16), max_steps=200, seed=seed)
+    restarts = Restarts(target, FixedCutoff(16), max_total_steps=200, seed=seed)
     board = EffortTensorBoard(log_dir / experiment, restarts, hparams={"seed": seed})
     model.fit(x, y, epochs=50, batch_size=32, verbose=0, callbacks=[restarts, board])
     return restarts

@@ -41,7 +41,7 @@ def _fit(log_dir, ledger, experiment, target_value, cutoff, max_steps, seed):
         "val_accuracy", target_value, check_every=2, validation_data=(x_val, y_val),
         ledger=ledger, experiment=experiment,
     )  # fmt: skip
-    restarts = Restarts(target, FixedCutoff(cutoff), max_steps=max_steps, seed=seed)
+    restarts = Restarts(target, FixedCutoff(cutoff), max_total_steps=max_steps, seed=seed)
     board = EffortTensorBoard(log_dir / experiment, restarts)
     model.fit(x, y, epochs=40, batch_size=32, verbose=0, callbacks=[restarts, board])
     return restarts

@@ -176,3 +176,22 @@ def test_export_counts_one_attempt_and_one_file_in_the_singular(tmp_path, capsys
     assert main(["export", str(ledger.path), "--format", "ioh", str(tmp_path / "ioh")]) == 0
     out = capsys.readouterr().out
     assert out.startswith("1 attempt written as IOHprofiler data in ") and "1 file of" in out
+
+
+def test_export_takes_the_direction_as_a_targets_mode_and_the_old_flags_still(tmp_path, capsys):
+    ledger = Ledger(tmp_path / "scores.sqlite")
+    ledger.add(Attempt("adam", "score", 0.5, steps=10, reached=True, budget=100))
+
+    def maximization(*flags: str) -> bool:
+        folder = tmp_path / "-".join(flags)
+        assert main(["export", str(ledger.path), "--format", "ioh", *flags, str(folder)]) == 0
+        (metadata,) = folder.rglob("*.json")
+        return json.loads(metadata.read_text())["maximization"]
+
+    assert maximization("--mode", "max") is True
+    assert maximization("--mode", "min") is False
+    with pytest.warns(DeprecationWarning, match="--minimize is deprecated: use --mode min"):
+        assert maximization("--minimize") is False
+    assert "--minimize is deprecated, use --mode min" in capsys.readouterr().err
+    with pytest.warns(DeprecationWarning, match="--maximize is deprecated: use --mode max"):
+        assert maximization("--maximize") is True

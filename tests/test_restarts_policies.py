@@ -43,13 +43,16 @@ def test_fixed_and_geometric():
 @pytest.mark.parametrize(
     ("factory", "message"),
     [
-        (lambda: FixedCutoff(0), "`steps` must be an int >= 1"),
-        (lambda: Luby(2.5), "`unit` must be an int >= 1"),
-        (lambda: Geometric(10, 0.5), "`factor` must be a finite number >= 1"),
+        (lambda: FixedCutoff(0), "`steps` must be an integer >= 1, got 0"),
+        (lambda: Luby(2.5), "`unit` must be an integer >= 1, got 2.5"),
+        (lambda: Geometric(10, 0.5), "`factor` must be a finite number >= 1, got 0.5"),
         (lambda: Geometric(0), "`first`"),
-        (lambda: EstimatedOptimal(10, explore_every=1), "`explore_every` must be >= 2"),
+        (
+            lambda: EstimatedOptimal(10, explore_every=1),
+            "`explore_every` must be an integer >= 2, got 1",
+        ),
         (lambda: EstimatedOptimal(10, min_successes=0), "`min_successes`"),
-        (lambda: luby(0), "`index` must be >= 1"),
+        (lambda: luby(0), "`index` must be an integer >= 1, got 0"),
     ],
 )
 def test_bad_arguments(factory, message):

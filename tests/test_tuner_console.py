@@ -7,10 +7,10 @@ import io
 import re
 import warnings
 
-import keras
 import keras_tuner
-import numpy as np
 import pytest
+from distributed_search import build_toy as build
+from distributed_search import toy_data
 from keras_tuner.engine.trial import TrialStatus
 
 from keras_effort.ledger import Attempt
@@ -20,25 +20,10 @@ from keras_effort.tuners.display import SearchDisplay
 MAX_TRIALS = 5
 
 
-def build(hp) -> keras.Model:
-    learning_rate = hp.Float("learning_rate", 1e-3, 1e-1, sampling="log")
-    model = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    return model
-
-
 @pytest.fixture(scope="module")
 def searched(tmp_path_factory):
     """A small staged search run with `verbose=1`, its output captured as a pipe would be."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(384, 4)).astype("float32")
-    y = (x[:, 0] + x[:, 1] > 0).astype("int64")
+    (x, y), (x_val, y_val) = toy_data()
     tuner = EffortSearch(
         build,
         target=("val_accuracy", 0.9),
@@ -47,13 +32,15 @@ def searched(tmp_path_factory):
         executions_per_trial=2,
         seed=1,
         check_every=10,
-        oracle_options={"screen_budget": 0.25, "anchors": 1, "bridge_size": 1},
+        screen_share=0.25,
+        anchors=1,
+        bridge_size=1,
         directory=str(tmp_path_factory.mktemp("console")),
         project_name="console",
     )
     output = io.StringIO()
     with contextlib.redirect_stdout(output):
-        tuner.search(x[:256], y[:256], validation_data=(x[256:], y[256:]), batch_size=32)
+        tuner.search(x, y, validation_data=(x_val, y_val), batch_size=32)
     return tuner, output.getvalue()
 
 

@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import signal
-import socket
 import subprocess
-import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -17,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from distributed_search import SCRIPT, SEARCH, free_port, start_search
 from keras_tuner.engine.trial import Trial, TrialStatus
 
 from keras_effort import Ledger
@@ -30,67 +27,14 @@ from keras_effort.tuners.plan import (
     STAGE,
 )
 
-# One script for every process: the same search, as KerasTuner's distributed mode expects.
-SCRIPT = textwrap.dedent(
-    """
-    import json, os, sys
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    import keras
-    import numpy as np
-    from keras_effort.tuners import EffortSearch
-
-    directory, mode, max_trials = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(384, 4)).astype("float32")
-    y = (x[:, 0] + x[:, 1] > 0).astype("int64")
-
-    def build(hp):
-        learning_rate = hp.Float("learning_rate", 1e-3, 1e-1, sampling="log")
-        model = keras.Sequential(
-            [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)]
-        )
-        model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"],
-        )
-        return model
-
-    tuner = EffortSearch(
-        build, target=("val_accuracy", 0.9), max_trials=max_trials, max_steps=40,
-        executions_per_trial=2, seed=1, check_every=10,
-        oracle_options={"screen_budget": 0.25, "anchor_budget": 0.5, "anchors": 1,
-                        "bridge_size": 1, "capping": float("inf")},
-        directory=directory, project_name="toy", overwrite=mode == "overwrite",
-    )
-    tuner.search(x[:256], y[:256], validation_data=(x[256:], y[256:]), batch_size=32, verbose=0)
-    if "worker" not in os.environ.get("KERASTUNER_TUNER_ID", ""):
-        ranking = [t.trial_id for t in tuner.oracle.get_best_trials(max_trials)]
-        status = {i: t.status for i, t in tuner.oracle.trials.items()}
-        print("RESULT " + json.dumps({"ranking": ranking, "status": status,
-                                       "total_steps": tuner.total_steps}))
-    """
-)
-
-SEARCH = {"max_trials": 5, "max_steps": 40, "executions_per_trial": 2, "seed": 1}
 # Anchors at half the budget and no capping: every stage has a budget of its own to check.
-ORACLE_OPTIONS = {
-    "screen_budget": 0.25,
-    "anchor_budget": 0.5,
-    "anchors": 1,
-    "bridge_size": 1,
-    "capping": math.inf,
-}
+STAGED = {**SEARCH, "anchor_share": 0.5, "capping": math.inf}
 
 
-def start(script: Path, directory: Path, mode: str, max_trials: int, **env: str):
-    environment = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3", **env)
-    return subprocess.Popen(
-        [sys.executable, str(script), str(directory), mode, str(max_trials)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=environment,
+def start(script: Path, directory: Path, max_trials: int, tuner_id=None, port=None, **options):
+    ledger = str(directory / "ledger.sqlite")  # outside the project, which overwrite deletes
+    return start_search(
+        script, directory, ledger, tuner_id, port, max_trials, search=STAGED, **options
     )
 
 
@@ -121,19 +65,11 @@ def saved_trials(project: Path) -> dict[str, Trial]:
 
 def reloaded_oracle(directory: Path, max_trials: int) -> EffortOracle:
     """The oracle rebuilt in this process from the files a search left."""
-    oracle = EffortOracle(
-        target=("val_accuracy", 0.9), **{**SEARCH, "max_trials": max_trials}, **ORACLE_OPTIONS
-    )
+    oracle = EffortOracle(**STAGED, max_trials=max_trials)
     oracle.verbose = 0
     oracle._set_project_dir(str(directory), "toy")
     oracle.reload()
     return oracle
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.mark.slow
@@ -183,7 +119,7 @@ def test_a_killed_search_resumes_without_losing_or_repeating_trials(tmp_path) ->
     script.write_text(SCRIPT)
     project = tmp_path / "toy"
     max_trials = 6
-    process = start(script, tmp_path, "overwrite", max_trials)
+    process = start(script, tmp_path, max_trials, overwrite=True)
     deadline = time.monotonic() + 240
     completed: dict[str, Trial] = {}
     try:
@@ -202,7 +138,7 @@ def test_a_killed_search_resumes_without_losing_or_repeating_trials(tmp_path) ->
     stage_at_kill = json.loads((project / "oracle.json").read_text())["effort_stage"]
     started_before_kill = set(saved_trials(project))
 
-    output = finish(start(script, tmp_path, "resume", max_trials), timeout=300)
+    output = finish(start(script, tmp_path, max_trials), timeout=300)
     result = result_of(output)
     final = saved_trials(project)
     # Nothing lost: every trial completed before the kill is there, unchanged.
@@ -247,7 +183,7 @@ def test_a_killed_search_resumes_without_losing_or_repeating_trials(tmp_path) ->
     ]
     # The ledger holds each execution once: the killed trial's re-run wrote over the rows its
     # finished executions had left (before, `report` showed 3 runs where there were 2).
-    attempts = Ledger(project / "ledger.sqlite", read_only=True).attempts()
+    attempts = Ledger(tmp_path / "ledger.sqlite", read_only=True).attempts()
     keys = [(a.experiment, a.run, a.attempt) for a in attempts]
     assert len(keys) == len(set(keys)) == len(seeds)
 
@@ -256,14 +192,10 @@ def test_a_killed_search_resumes_without_losing_or_repeating_trials(tmp_path) ->
 def test_chief_and_two_workers_complete_every_trial_and_rank_as_one_process(tmp_path) -> None:
     script = tmp_path / "search.py"
     script.write_text(SCRIPT)
-    port = str(free_port())
-    common = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port}
+    port = free_port()
     max_trials = 5
-    chief = start(script, tmp_path, "keep", max_trials, KERASTUNER_TUNER_ID="chief", **common)
-    workers = [
-        start(script, tmp_path, "keep", max_trials, KERASTUNER_TUNER_ID=f"worker{i}", **common)
-        for i in range(2)
-    ]
+    chief = start(script, tmp_path, max_trials, "chief", port)
+    workers = [start(script, tmp_path, max_trials, f"worker{i}", port) for i in range(2)]
     try:
         for worker in workers:
             finish(worker, timeout=300)

@@ -9,6 +9,7 @@ import keras
 import keras_tuner
 import numpy as np
 import pytest
+from distributed_search import build_toy, toy_data
 from keras_tuner.engine.trial import TrialStatus
 
 from keras_effort.callbacks import EffortTensorBoard, TargetStopping
@@ -219,7 +220,7 @@ def test_bridge_reruns_only_promoted_anchors_that_were_cut_at_their_budget(
     # The toy's best anchor needs 237 to 284 steps: at an anchor budget of 400 (of 800) every
     # execution reaches the target and it is measured already; at 250 (of 500) some are cut.
     oracle = make_oracle(
-        tmp_path, max_steps=max_steps, anchor_budget=0.5, anchors=2, capping=math.inf
+        tmp_path, max_steps=max_steps, anchor_share=0.5, anchors=2, capping=math.inf
     )
     for _ in range(16):
         run_trial(oracle)
@@ -359,8 +360,8 @@ def test_unreached_trials_rank_by_best_value(tmp_path) -> None:
     assert all(t.score == math.inf for t in ranked)
 
 
-def test_koza_criterion_scores_by_koza_effort(tmp_path) -> None:
-    oracle = make_oracle(tmp_path, strategy="random", max_trials=1, criterion="koza", z=0.9)
+def test_koza_measure_scores_by_koza_effort(tmp_path) -> None:
+    oracle = make_oracle(tmp_path, strategy="random", max_trials=1, measure="koza", z=0.9)
     trial = run_trial(oracle)
     distribution = RuntimeDistribution.from_attempts(
         oracle.attempts_of(oracle.trials[trial.trial_id])
@@ -429,11 +430,11 @@ def test_reloaded_oracle_continues_the_plan_exactly(tmp_path) -> None:
         ({"executions_per_trial": 0}, "executions_per_trial"),
         ({"z": 1.0}, "z"),
         ({"z": 0.0}, "z"),
-        ({"criterion": "mean"}, "criterion"),
+        ({"measure": "mean"}, "measure"),
         ({"strategy": "grid"}, "strategy"),
         ({"target": "val_accuracy"}, "target"),
         ({"target": ("val_accuracy", 1.5)}, "target"),
-        ({"screen_budget": 0.0}, "screen_budget"),
+        ({"screen_share": 0.0}, "screen_share"),
         ({"anchors": 0}, "anchors"),
         ({"capping": 0.5}, "capping"),
         ({"capping": math.nan}, "capping"),
@@ -443,6 +444,38 @@ def test_reloaded_oracle_continues_the_plan_exactly(tmp_path) -> None:
 def test_bad_arguments_raise_value_errors_naming_them(tmp_path, arguments, name) -> None:
     with pytest.raises(ValueError, match=name):
         make_oracle(tmp_path, **arguments)
+
+
+def test_the_old_argument_names_still_work_with_a_deprecation_warning(tmp_path) -> None:
+    with pytest.warns(DeprecationWarning) as caught:
+        oracle = make_oracle(tmp_path, criterion="koza", screen_budget=0.25, anchor_budget=0.5)
+    assert sorted(str(w.message).split("`")[1] for w in caught) == [
+        "anchor_budget",
+        "criterion",
+        "screen_budget",
+    ]
+    assert oracle.measure == "koza"
+    assert oracle.budgets.steps("screen") == 200 and oracle.budgets.steps("anchor") == 400
+    with pytest.warns(DeprecationWarning, match="`criterion` is deprecated"):
+        assert oracle.criterion == "koza"
+    with pytest.warns(DeprecationWarning, match="`oracle_options` is deprecated"):
+        search = EffortSearch(
+            build_toy,
+            target=("val_accuracy", 0.9),
+            oracle_options={"anchors": 2},
+            directory=str(tmp_path),
+            project_name="old",
+        )
+    assert search.oracle.anchors == 2
+    with pytest.warns(DeprecationWarning, match="`criterion` is deprecated"):
+        search = EffortSearch(
+            build_toy,
+            target=("val_accuracy", 0.9),
+            criterion="koza",
+            directory=str(tmp_path),
+            project_name="older",
+        )
+    assert search.oracle.measure == "koza"
 
 
 def test_metric_of_unknown_direction_needs_a_mode(tmp_path) -> None:
@@ -461,30 +494,10 @@ def test_empty_search_space_and_too_few_trials_are_rejected(tmp_path) -> None:
         make_oracle(tmp_path, max_trials=5).check_search_space()
     make_oracle(tmp_path, max_trials=6).check_search_space()
     with pytest.raises(ValueError, match=r"`max_trials` = 7 .* at least 8"):
-        make_oracle(tmp_path, max_trials=7, anchor_budget=0.5).check_search_space()
+        make_oracle(tmp_path, max_trials=7, anchor_share=0.5).check_search_space()
 
 
 # ------------------------------------------------------------------ EffortTuner on real training
-
-
-def toy_data(seed: int = 0):
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(384, 4)).astype("float32")
-    y = (x[:, 0] + x[:, 1] > 0).astype("int64")
-    return (x[:256], y[:256]), (x[256:], y[256:])
-
-
-def build_toy(hp) -> keras.Model:
-    learning_rate = hp.Float("learning_rate", 1e-3, 1e-1, sampling="log")
-    model = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(2)]
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    return model
 
 
 def toy_search(tmp_path, **kwargs) -> EffortSearch:
@@ -495,7 +508,9 @@ def toy_search(tmp_path, **kwargs) -> EffortSearch:
         "executions_per_trial": 2,
         "seed": 1,
         "check_every": 10,
-        "oracle_options": {"screen_budget": 0.25, "anchors": 1, "bridge_size": 1},
+        "screen_share": 0.25,
+        "anchors": 1,
+        "bridge_size": 1,
         "directory": str(tmp_path),
         "project_name": "toy",
         "overwrite": True,
@@ -567,6 +582,11 @@ def test_an_unreachable_target_runs_every_execution_to_its_budget(tmp_path) -> N
     assert [a.outcome for a in tuner.ledger.attempts()] == ["cutoff", "cutoff"]
     # Executions are independent restarts: new seeds, recorded as such.
     assert len({a.seed for a in tuner.ledger.attempts()}) == 2
+    # The oracle's attempts and the ledger's rows name one experiment and run the same way.
+    expected = [(f"toy-{tuner.search_id}/trial_{trial.trial_id}", f"trial_{trial.trial_id}/"
+                 f"execution_{i}") for i in range(2)]  # fmt: skip
+    assert [(a.experiment, a.run) for a in tuner.ledger.attempts()] == expected
+    assert [(a.experiment, a.run) for a in attempts] == expected
 
 
 class LargeBatches(keras_tuner.HyperModel):

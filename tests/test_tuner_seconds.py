@@ -81,7 +81,7 @@ def expected_cost(costs: list[float], reached: list[bool], censored_at: list[flo
 
 def test_each_stage_gets_its_share_of_the_budget_in_seconds(tmp_path) -> None:
     oracle = make_oracle(
-        tmp_path, screen_budget=0.25, anchor_budget=0.5, anchors=1, capping=math.inf
+        tmp_path, screen_share=0.25, anchor_share=0.5, anchors=1, capping=math.inf
     )
     shares = {"screen": 0.25, "anchor": 0.5, "bridge": 1.0, "refine": 1.0, "confirm": 1.0}
     seen = set()

@@ -12,6 +12,16 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_effort.arguments import (
+    flag,
+    integer,
+    one_of,
+    optional,
+    positive_int,
+    renamed,
+    renamed_attribute,
+    text,
+)
 from keras_effort.callbacks.monitor import non_finite_loss, optimizer_step
 from keras_effort.callbacks.schedule_free import AveragedValidation
 from keras_effort.callbacks.target_stopping import (
@@ -46,10 +56,10 @@ class Restarts(FinishesWhenFitRaises, AveragedValidation, keras.callbacks.Callba
     attempt running when `fit` is interrupted (Ctrl-C, an exception) as `"stopped"` with the
     steps it ran, tells its listeners that training ended and flushes the ledger.
 
-    Give `fit` enough epochs to cover `max_steps`: training ends at the first success, when
-    `max_steps` are spent, when the policy has no cutoff left, or when `fit` runs out of
-    epochs, whichever comes first. A `Restarts` used for a second `fit` goes on where it
-    left off: attempt numbers, seeds and the policy continue, and `max_steps` is that
+    Give `fit` enough epochs to cover `max_total_steps`: training ends at the first success,
+    when `max_total_steps` are spent, when the policy has no cutoff left, or when `fit` runs
+    out of epochs, whichever comes first. A `Restarts` used for a second `fit` goes on where
+    it left off: attempt numbers, seeds and the policy continue, and `max_total_steps` is that
     `fit`'s budget.
 
     Args:
@@ -59,7 +69,9 @@ class Restarts(FinishesWhenFitRaises, AveragedValidation, keras.callbacks.Callba
             epoch ends.
         policy: the cutoffs: a `keras_effort.restarts` policy, one int for a fixed cutoff, or
             a non-empty iterable of ints (attempts end when it runs out).
-        max_steps: the gradient steps over all attempts of one `fit`.
+        max_total_steps: the most gradient steps over all attempts of one `fit` (formerly
+            `max_steps`, the name `EffortOracle` gives the budget of one execution; the old
+            name still works, with a `DeprecationWarning`).
         seed: seed from which every attempt's initial weights are drawn; `None` draws one
             (kept in `self.seed`, so a run can be repeated).
         ledger: where each attempt is recorded (a `Ledger`, path or URL); by default the
@@ -82,6 +94,7 @@ class Restarts(FinishesWhenFitRaises, AveragedValidation, keras.callbacks.Callba
     Attributes:
         attempts: the finished attempts as ledger `Attempt`s, in order.
         total_steps: gradient steps spent over all attempts so far.
+        max_total_steps: the `max_total_steps` argument (`max_steps` is a deprecated alias).
         reached: whether some attempt reached the target.
         run: the id of the current `fit`'s series of attempts (the ledger's `run`).
 
@@ -93,17 +106,20 @@ class Restarts(FinishesWhenFitRaises, AveragedValidation, keras.callbacks.Callba
         ```python
         stopping = TargetStopping("val_accuracy", 0.7, check_every=25,
                                   validation_data=(x_val, y_val))
-        restarts = Restarts(stopping, policy=Luby(200), max_steps=20_000, seed=0)
+        restarts = Restarts(stopping, policy=Luby(200), max_total_steps=20_000, seed=0)
         model.fit(x, y, epochs=1_000, callbacks=[restarts])
         restarts.reached, restarts.total_steps, len(restarts.attempts)
         ```
     """
 
+    max_steps = renamed_attribute("max_total_steps")
+
+    @renamed(max_steps="max_total_steps")
     def __init__(
         self,
         stopping: TargetStopping,
         policy: RestartPolicy | Iterable[int] | int,
-        max_steps: int,
+        max_total_steps: int,
         seed: int | None = None,
         ledger: Ledger | str | os.PathLike[str] | None = None,
         run: str | None = None,
@@ -115,17 +131,11 @@ class Restarts(FinishesWhenFitRaises, AveragedValidation, keras.callbacks.Callba
             raise TypeError(f"`stopping` must be a TargetStopping, got {type(stopping).__name__}")
         if stopping.driven_by is not None:
             raise ValueError("`stopping` is already driven by another Restarts; give each its own")
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
-            raise ValueError(f"`max_steps` must be an int >= 1, got {max_steps!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise ValueError(f"`seed` must be an int or None, got {seed!r}")
-        if run is not None and (not isinstance(run, str) or not run):
-            raise ValueError(f"`run` must be a non-empty string or None, got {run!r}")
-        if verbose not in (0, 1):
-            raise ValueError(f"`verbose` must be 0 or 1, got {verbose!r}")
-        if not isinstance(resume, bool):
-            raise ValueError(f"`resume` must be True or False, got {resume!r}")
-        if resume and run is None:
+        self.max_total_steps = positive_int("max_total_steps", max_total_steps)
+        seed = optional(integer, "seed", seed)
+        run = optional(text, "run", run)
+        self.verbose = one_of("verbose", verbose, (0, 1))
+        if flag("resume", resume) and run is None:
             raise ValueError("`resume=True` needs `run`: the id of the run to continue")
         if resume and ledger is None and stopping.ledger is None:
             raise ValueError("`resume=True` needs a `ledger` that holds the run's attempts")
@@ -134,9 +144,7 @@ class Restarts(FinishesWhenFitRaises, AveragedValidation, keras.callbacks.Callba
         if ledger is not None:
             stopping.ledger = as_ledger(ledger)
         stopping.driven_by = self
-        self.max_steps = max_steps
         self.seed = int(np.random.SeedSequence().entropy % 2**31) if seed is None else seed
-        self.verbose = verbose
         self.attempts: list[Attempt] = []
         self.run = run or uuid.uuid4().hex
         self._given_run = run
@@ -255,7 +263,7 @@ class Restarts(FinishesWhenFitRaises, AveragedValidation, keras.callbacks.Callba
                 variable.assign(value)
         self.model.reset_metrics()
         self._steps_before = steps_before
-        self._cutoff = min(cutoff, steps_before + self.max_steps - self._fit_steps)
+        self._cutoff = min(cutoff, steps_before + self.max_total_steps - self._fit_steps)
         self.stopping.begin_attempt(
             budget=self._cutoff,
             number=number,
@@ -316,7 +324,8 @@ class Restarts(FinishesWhenFitRaises, AveragedValidation, keras.callbacks.Callba
                 f"Restarts: the validation data gives a non-finite {self.stopping.monitor}; "
                 "restarting cannot fix the data: training stops"
             )
-        if record.reached or record.outcome == "bad_data" or self._fit_steps >= self.max_steps:
+        spent = self._fit_steps >= self.max_total_steps
+        if record.reached or record.outcome == "bad_data" or spent:
             self.model.stop_training = True
         else:
             self._start_attempt()
@@ -333,7 +342,7 @@ class Restarts(FinishesWhenFitRaises, AveragedValidation, keras.callbacks.Callba
         best = "" if best is None else f", best {self.stopping.monitor} {best:.4g}"
         self._say(
             f"Restarts: attempt {record.attempt} {record.outcome} after {steps_run:,} steps"
-            f"{best}; {self._fit_steps:,} of {self.max_steps:,} steps spent"
+            f"{best}; {self._fit_steps:,} of {self.max_total_steps:,} steps spent"
         )
         return record
 
@@ -349,7 +358,7 @@ class Restarts(FinishesWhenFitRaises, AveragedValidation, keras.callbacks.Callba
         )
         if outcomes:
             line += f" ({', '.join(f'{n} {outcome}' for outcome, n in outcomes.items())})"
-        line += f", {_count(self._fit_steps, 'step')} of {self.max_steps:,}"
+        line += f", {_count(self._fit_steps, 'step')} of {self.max_total_steps:,}"
         values = [record.best_value for record in records if record.best_value is not None]
         if values:
             best = min(values) if target.direction == "down" else max(values)
@@ -361,12 +370,12 @@ class Restarts(FinishesWhenFitRaises, AveragedValidation, keras.callbacks.Callba
             return "Fix the validation data (it holds NaN or inf): no learning rate or cutoff can."
         if records and all(record.outcome == "diverged" for record in records):
             return "Every attempt diverged: try a lower learning rate or a DivergenceGuard."
-        if self._fit_steps >= self.max_steps:
-            advice = "a larger `max_steps`"
+        if self._fit_steps >= self.max_total_steps:
+            advice = "a larger `max_total_steps`"
         elif self._policy_spent:
             advice = "a policy with more cutoffs"
         else:  # fit ended first: it ran out of epochs, or another callback stopped it
-            advice = "more epochs in `fit` (enough for `max_steps`)"
+            advice = "more epochs in `fit` (enough for `max_total_steps`)"
         if any(record.outcome == "cutoff" for record in records):
             advice += ", longer cutoffs"
         return f"Try {advice} or an easier target."

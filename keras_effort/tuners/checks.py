@@ -1,30 +1,24 @@
-"""Argument checks of the tuners: each error names the argument and what it allows."""
+"""Argument checks of the tuners that are about a search, not a plain number.
+
+Counts, fractions and choices are checked by `keras_effort.arguments`, in one wording; here are
+the target, the search space and the pairing of `budget_unit` with `max_seconds`.
+"""
 
 from __future__ import annotations
 
-import math
-import numbers
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras_tuner
 
-from keras_effort.effort import MEASURES, Target
+from keras_effort.arguments import ArgumentError, one_of, positive_real
+from keras_effort.effort import Target
 
 # How the oracle searches: in stages, or at random.
 STRATEGIES = ("staged", "random")
 # What budgets and scores count: gradient steps, or wall-clock seconds of training.
 BUDGET_UNITS = ("steps", "seconds")
-# The `EffortOracle` arguments that count something, and their least values.
-_COUNTS = {
-    "max_trials": 1,
-    "max_steps": 1,
-    "executions_per_trial": 1,
-    "anchors": 1,
-    "bridge_size": 1,
-    "max_consecutive_failed_trials": 1,
-    "max_retries_per_trial": 0,
-}
+# The old names of `EffortOracle` (and `EffortSearch`) arguments, and their new ones.
+RENAMED = {"criterion": "measure", "screen_budget": "screen_share", "anchor_budget": "anchor_share"}
 
 
 def as_target(target: Target | tuple[Any, ...]) -> Target:
@@ -37,9 +31,7 @@ def as_target(target: Target | tuple[Any, ...]) -> Target:
     if isinstance(target, (tuple, list)) and len(target) in (2, 3):
         target = Target(*target)
     if not isinstance(target, Target):
-        raise ValueError(
-            f"`target` must be a Target or a (metric, value[, mode]) tuple, got {target!r}"
-        )
+        raise ArgumentError("target", "a Target or a (metric, value[, mode]) tuple", target)
     if target.direction is None:
         raise ValueError(
             f"cannot infer whether {target.metric!r} should go up or down; pass "
@@ -48,85 +40,30 @@ def as_target(target: Target | tuple[Any, ...]) -> Target:
     return target
 
 
-def check_oracle_arguments(arguments: Mapping[str, Any]) -> None:
-    """Check `EffortOracle`'s arguments (all but `target`), by name.
+def hyperparameters(value: Any) -> keras_tuner.HyperParameters | None:
+    """`value`, which must be a `keras_tuner.HyperParameters` or None.
 
     Raises:
-        ValueError: naming the first bad argument and what it allows.
+        ArgumentError: for anything else.
     """
-    for name, minimum in _COUNTS.items():
-        check_int(name, arguments[name], minimum)
-    check_int("screen_runs", arguments["screen_runs"], optional=True)
-    if arguments["seed"] is not None:
-        check_int("seed", arguments["seed"], minimum=-(2**63))
-    hyperparameters = arguments["hyperparameters"]
-    if hyperparameters is not None and not isinstance(
-        hyperparameters, keras_tuner.HyperParameters
-    ):
-        raise ValueError(
-            "`hyperparameters` must be a keras_tuner.HyperParameters or None, got "
-            f"{type(hyperparameters).__name__}"
-        )
-    for name in ("z", "promotion_level"):
-        check_fraction(name, arguments[name])
-    for name in ("screen_budget", "anchor_budget"):
-        check_fraction(name, arguments[name], include_one=True)
-    check_capping(arguments["capping"])
-    check_choice("criterion", arguments["criterion"], MEASURES)
-    check_choice("strategy", arguments["strategy"], STRATEGIES)
-    check_budget_unit(arguments["budget_unit"], arguments["max_seconds"])
+    if value is not None and not isinstance(value, keras_tuner.HyperParameters):
+        raise ArgumentError("hyperparameters", "a keras_tuner.HyperParameters or None", value)
+    return value
 
 
-def check_int(name: str, value: object, minimum: int = 1, optional: bool = False) -> None:
-    """Raise `ValueError` unless `value` is an int >= `minimum` (or `None` when `optional`)."""
-    if optional and value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        allowed = f"an int >= {minimum}" + (" or None" if optional else "")
-        raise ValueError(f"`{name}` must be {allowed}, got {value!r}")
+def budget_unit(unit: Any, max_seconds: Any) -> tuple[str, float | None]:
+    """`(unit, max_seconds)`: `max_seconds` is a finite number > 0 exactly in seconds.
 
-
-def check_fraction(name: str, value: object, include_one: bool = False) -> None:
-    """Raise `ValueError` unless `value` is a number in (0, 1), or (0, 1] with `include_one`."""
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    if not ok or not (0.0 < float(value) < 1.0 or (include_one and float(value) == 1.0)):
-        interval = "(0, 1]" if include_one else "(0, 1)"
-        raise ValueError(f"`{name}` must be a number in {interval}, got {value!r}")
-
-
-def check_choice(name: str, value: object, allowed: Sequence[str]) -> None:
-    """Raise `ValueError` unless `value` is one of `allowed`."""
-    if value not in allowed:
-        raise ValueError(f"`{name}` must be one of {tuple(allowed)}, got {value!r}")
-
-
-def check_capping(capping: object) -> None:
-    """Raise `ValueError` unless `capping` is a number >= 1 (or `inf`)."""
-    if (
-        isinstance(capping, bool)
-        or not isinstance(capping, numbers.Real)
-        or math.isnan(capping)
-        or capping < 1.0
-    ):
-        raise ValueError(f"`capping` must be a number >= 1 (or inf), got {capping!r}")
-
-
-def check_budget_unit(budget_unit: object, max_seconds: object) -> None:
-    """Raise `ValueError` unless `max_seconds` is a finite number > 0 exactly in seconds."""
-    check_choice("budget_unit", budget_unit, BUDGET_UNITS)
-    if budget_unit == "steps":
+    Raises:
+        ArgumentError: for an unknown unit, or `max_seconds` given in steps or missing (or not
+            a finite number > 0) in seconds.
+    """
+    one_of("budget_unit", unit, BUDGET_UNITS)
+    if unit == "steps":
         if max_seconds is not None:
-            raise ValueError(
-                "`max_seconds` is the budget of budget_unit='seconds'; with budget_unit='steps' "
-                f"the budget is `max_steps` and `max_seconds` must be None, got {max_seconds!r}"
-            )
-        return
-    if (
-        isinstance(max_seconds, bool)
-        or not isinstance(max_seconds, numbers.Real)
-        or not 0.0 < float(max_seconds) < math.inf
-    ):
-        raise ValueError(
-            "`max_seconds` must be a finite number > 0 with budget_unit='seconds', "
-            f"got {max_seconds!r}"
-        )
+            raise ArgumentError(
+                "max_seconds", "None with budget_unit='steps' (the budget is `max_steps`)",
+                max_seconds,
+            )  # fmt: skip
+        return unit, None
+    return unit, positive_real("max_seconds", max_seconds)

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from keras_effort.arguments import integer, positive_int
+
 MAX_FACTORS = 7
 
 # Generators of the standard 2^(k-p) designs, keyed by (k, p): each string names the base factors
@@ -52,8 +54,7 @@ def fractional_factorial(factors: int, fraction: int = 0) -> np.ndarray:
     Raises:
         ValueError: if `factors` is outside 1..7 or no standard design has that fraction.
     """
-    if isinstance(factors, bool) or not isinstance(factors, int) or not 1 <= factors <= MAX_FACTORS:
-        raise ValueError(f"`factors` must be an int in 1..{MAX_FACTORS}, got {factors!r}")
+    factors = integer("factors", factors, 1, MAX_FACTORS)
     if fraction != 0 and (factors, fraction) not in GENERATORS:
         allowed = sorted(p for k, p in GENERATORS if k == factors)
         raise ValueError(
@@ -85,15 +86,11 @@ def screening_design(factors: int, runs: int | None = None) -> np.ndarray:
     Raises:
         ValueError: if `factors` is outside 1..7 or `runs` exceeds the full factorial.
     """
-    if isinstance(factors, bool) or not isinstance(factors, int) or not 1 <= factors <= MAX_FACTORS:
-        raise ValueError(f"`factors` must be an int in 1..{MAX_FACTORS}, got {factors!r}")
+    factors = integer("factors", factors, 1, MAX_FACTORS)
     minimum = 2 ** math.ceil(math.log2(factors + 1)) if factors > 1 else 2
     if runs is None:
         runs = minimum
-    if isinstance(runs, bool) or not isinstance(runs, int) or not 1 <= runs <= 2**factors:
-        raise ValueError(
-            f"`runs` must be an int in 1..{2**factors} for {factors} factors, got {runs!r}"
-        )
+    runs = integer("runs", runs, 1, 2**factors)  # at most every level combination
     for fraction in range(factors, -1, -1):
         size = 2 ** (factors - fraction)
         if size >= max(runs, minimum) and (fraction == 0 or (factors, fraction) in GENERATORS):
@@ -230,8 +227,7 @@ def promote(
     """
     if len(keys) != len(intervals):
         raise ValueError("`keys` and `intervals` must have one entry per anchor")
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"`limit` must be an int >= 1, got {limit!r}")
+    limit = positive_int("limit", limit)
     if not keys:
         return []
     order = sorted(range(len(keys)), key=lambda i: keys[i])

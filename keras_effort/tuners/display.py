@@ -17,7 +17,7 @@ from keras_effort.tuners.space import configuration
 
 # How a stage reads in the line; a refinement trial is a probe.
 _STAGE_NAMES = {REFINE: "probe"}
-_CRITERIA = {"expected": "l(c*)", "koza": "Koza effort"}
+_MEASURES = {"expected": "l(c*)", "koza": "Koza effort"}
 
 
 class SearchDisplay:
@@ -103,12 +103,12 @@ class SearchDisplay:
         return f"{used:,} of {executions} {noun} x {values.get(MAX_STEPS, 0):,} steps"
 
     def _effort(self, score: float | None) -> str:
-        criterion = _CRITERIA[self.oracle.criterion]
+        measure = _MEASURES[self.oracle.measure]
         if score is None:
-            return f"{criterion} ?"
+            return f"{measure} ?"
         if self.oracle.budget_unit == "seconds":
-            return f"{criterion} {score:.1f} s"
-        return f"{criterion} {score:,.0f} steps"
+            return f"{measure} {score:.1f} s"
+        return f"{measure} {score:,.0f} steps"
 
     def get_state(self) -> dict[str, Any]:
         return {}

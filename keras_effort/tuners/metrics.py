@@ -7,7 +7,9 @@ as `execution_<i>_<field>` numbers: `None` as NaN, the outcome as its index in
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 from collections.abc import Sequence
 
 from keras_tuner.engine.trial import Trial
@@ -17,6 +19,22 @@ from keras_effort.ledger import OUTCOMES, Attempt
 
 # The fields of an attempt that travel, per execution.
 ATTEMPT_METRICS = ("steps", "reached", "budget", "best", "seconds", "outcome")
+
+
+def search_id(project_dir: str) -> str:
+    """8 hex digits of a hash of the project folder's absolute path: searches in other folders
+    never share a ledger row."""
+    return hashlib.sha256(os.path.abspath(project_dir).encode()).hexdigest()[:8]
+
+
+def experiment_of(search: str, trial_id: str) -> str:
+    """The ledger experiment of a trial's executions: `<project_name>-<search_id>/trial_<id>`."""
+    return f"{search}/trial_{trial_id}"
+
+
+def run_of(trial_id: str, execution: int) -> str:
+    """The ledger run of one execution of a trial."""
+    return f"trial_{trial_id}/execution_{execution}"
 
 
 def attempt_metrics(index: int, attempt: Attempt) -> dict[str, float]:
@@ -43,12 +61,13 @@ def trial_metrics(attempts: Sequence[Attempt]) -> dict[str, float]:
     return results
 
 
-def attempts_of(trial: Trial, target: Target) -> list[Attempt]:
+def attempts_of(trial: Trial, target: Target, search: str) -> list[Attempt]:
     """The attempts a trial's metrics carry (`trial_metrics`), in execution order.
 
     Args:
         trial: a trial, as the oracle or its gRPC client holds it.
         target: the search's target, which every attempt was run towards.
+        search: `<project_name>-<search_id>`, which names the attempts' experiment.
     """
     metrics, trial_id = trial.metrics, trial.trial_id
     if not metrics.exists("executions"):
@@ -72,9 +91,9 @@ def attempts_of(trial: Trial, target: Target) -> list[Attempt]:
                 budget=None if budget is None else int(budget),
                 diverged=outcome == "diverged",
                 bad_data=outcome == "bad_data",
-                experiment=f"trial_{trial_id}",
+                experiment=experiment_of(search, trial_id),
                 attempt=0,
-                run=f"trial_{trial_id}/execution_{index}",
+                run=run_of(trial_id, index),
                 seconds=value(index, "seconds"),
                 best_value=value(index, "best"),
             )

@@ -7,6 +7,7 @@ scores and ranking, `space` the design rows and neighbours, `metrics` the attemp
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -14,7 +15,8 @@ import keras_tuner
 import numpy as np
 from keras_tuner.engine.trial import Trial, TrialStatus
 
-from keras_effort.effort import Target
+from keras_effort import arguments as check
+from keras_effort.effort import MEASURES, Target
 from keras_effort.ledger import Attempt
 from keras_effort.tuners import checks, designs, metrics, space
 from keras_effort.tuners.display import SearchDisplay
@@ -44,17 +46,17 @@ class EffortOracle(keras_tuner.Oracle):
     """Ranks configurations by their expected gradient steps to a target; screens cheaply first.
 
     A trial's score is its effort over its executions (independent seeds), from
-    `keras_effort.effort`: `l(c*)` (`criterion="expected"`) or Koza's effort at confidence `z`
-    (`criterion="koza"`), with executions that missed the target censored at their budget.
+    `keras_effort.effort`: `l(c*)` (`measure="expected"`) or Koza's effort at confidence `z`
+    (`measure="koza"`), with executions that missed the target censored at their budget.
     Lower is better; trials that never reached the target rank after all that did, by how close
     they came, and a trial measured with fewer than `executions_per_trial` executions (a screen,
     a probe) after every trial measured with all of them.
 
     With `strategy="staged"` (the steps in `populate_space`; each trial's stage and budget are
     its `effort/*` hyperparameters, per `plan.STAGES`): *screens*, a two-level
-    fractional-factorial design at `screen_budget * max_steps`, one execution each, whose main
+    fractional-factorial design at `screen_share * max_steps`, one execution each, whose main
     effects predict a configuration; *anchors*, the `anchors` best screens with every seed at
-    `anchor_budget * max_steps`; a *bridge* (when `anchor_budget < 1`), the anchors
+    `anchor_share * max_steps`; a *bridge* (when `anchor_share < 1`), the anchors
     `designs.promote` keeps, re-run at `max_steps` if one of their executions was cut; then
     *probes*, one execution each, of the predicted configuration and then of mirrored pairs of
     neighbours of the incumbent (the best trial measured with every seed), a probe faster than
@@ -65,24 +67,21 @@ class EffortOracle(keras_tuner.Oracle):
 
     With `budget_unit="seconds"` budgets and scores are wall-clock seconds of training: each
     execution is cut at its stage's share of `max_seconds` (and at `max_steps`, which stays a
-    cap), and trials rank by their expected seconds to the target. Steps suit comparisons that
-    should hold on any hardware; seconds suit spaces whose configurations differ in the cost of
-    a step (batch size, width, depth).
+    cap), and trials rank by their expected seconds to the target (docs/tuner.md says when).
 
     Args:
         target: the metric value to reach: `("val_accuracy", 0.9)`, `("val_loss", 0.3, "min")`
             or a `Target`.
         max_trials: the number of trials.
-        max_steps: the full step budget of one execution, at least 1 (with
-            `budget_unit="seconds"`, a cap in steps on top of the budget in seconds).
+        max_steps: the full step budget of one execution (in seconds, a cap on top), >= 1.
         executions_per_trial: independent seeds per trial (screens run one), at least 1.
         z: the confidence of Koza's effort, in (0, 1).
-        criterion: `"expected"` or `"koza"`.
+        measure: the effort measure, `"expected"` or `"koza"` (`keras_effort.effort.MEASURES`).
         strategy: `"staged"` or `"random"`.
         screen_runs: the minimum number of screens; by default the smallest design in which
             every main effect is estimable.
-        screen_budget: the screens' share of `max_steps`, in (0, 1].
-        anchor_budget: the anchors' share of `max_steps`, in (0, 1].
+        screen_share: the screens' share of `max_steps`, in (0, 1].
+        anchor_share: the anchors' share of `max_steps`, in (0, 1].
         anchors: how many of the best screens become anchors, at least 1.
         bridge_size: the most anchors promoted to the bridge, at least 1.
         capping: the factor of the incumbent's effort at which anchors and confirmations are
@@ -98,10 +97,16 @@ class EffortOracle(keras_tuner.Oracle):
         max_retries_per_trial: retries of a trial that crashed.
         max_consecutive_failed_trials: failed trials in a row that stop the search.
 
+    The old names `criterion`, `screen_budget` and `anchor_budget` (a `budget` is in steps, as
+    an `Attempt`'s) still work, with a `DeprecationWarning`.
+
     Raises:
         ValueError: for a bad argument, naming it.
     """
 
+    criterion = check.renamed_attribute("measure")
+
+    @check.renamed(**checks.RENAMED)
     def __init__(
         self,
         target: Target | tuple[Any, ...],
@@ -109,11 +114,11 @@ class EffortOracle(keras_tuner.Oracle):
         max_steps: int = 1000,
         executions_per_trial: int = 3,
         z: float = 0.99,
-        criterion: str = "expected",
+        measure: str = "expected",
         strategy: str = "staged",
         screen_runs: int | None = None,
-        screen_budget: float = 0.125,
-        anchor_budget: float = 1.0,
+        screen_share: float = 0.125,
+        anchor_share: float = 1.0,
         anchors: int = 1,
         bridge_size: int = 2,
         capping: float = 1.5,
@@ -129,50 +134,52 @@ class EffortOracle(keras_tuner.Oracle):
     ) -> None:
         self.target = checks.as_target(target)
         self.direction = self.target.direction
-        checks.check_oracle_arguments(
-            {k: v for k, v in locals().items() if k not in ("self", "__class__", "target")}
-        )
+        self.max_steps = check.positive_int("max_steps", max_steps)
+        self.executions_per_trial = check.positive_int("executions_per_trial", executions_per_trial)
+        inside = {"low_open": True, "high_open": True}  # (0, 1)
+        self.z = check.real_in("z", z, 0.0, 1.0, **inside)
+        self.measure = check.one_of("measure", measure, MEASURES)
+        self.strategy = check.one_of("strategy", strategy, checks.STRATEGIES)
+        self.screen_runs = check.optional(check.positive_int, "screen_runs", screen_runs)
+        self.anchors = check.positive_int("anchors", anchors)
+        self.bridge_size = check.positive_int("bridge_size", bridge_size)
+        self.capping = check.real_in("capping", capping, 1.0, finite=False)
+        self.promotion_level = check.real_in("promotion_level", promotion_level, 0.0, 1.0, **inside)
+        shares = {"screen_share": screen_share, "anchor_share": anchor_share}
+        self._shares = {k: check.real_in(k, v, 0.0, 1.0, low_open=True) for k, v in shares.items()}
         super().__init__(
             objective=keras_tuner.Objective(OBJECTIVE, direction="min"),
-            max_trials=max_trials,
-            hyperparameters=hyperparameters,
+            max_trials=check.positive_int("max_trials", max_trials),
+            hyperparameters=checks.hyperparameters(hyperparameters),
             allow_new_entries=allow_new_entries,
             tune_new_entries=tune_new_entries,
-            seed=seed,
-            max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
+            seed=check.optional(check.integer, "seed", seed),
+            max_retries_per_trial=check.non_negative_int(
+                "max_retries_per_trial", max_retries_per_trial
+            ),
+            max_consecutive_failed_trials=check.positive_int(
+                "max_consecutive_failed_trials", max_consecutive_failed_trials
+            ),
         )
         self._display = SearchDisplay(self)  # one line per trial, not KerasTuner's tables
         if seed is not None:
             # KerasTuner replaces a seed of 0 by a random one; 0 is a seed like any other here.
             self.seed = self._seed_state = seed
-        self.max_steps = max_steps
-        self.executions_per_trial = executions_per_trial
-        self.z = float(z)
-        self.criterion = criterion
-        self.strategy = strategy
-        self.screen_runs = screen_runs
-        self.anchors = anchors
-        self.bridge_size = bridge_size
-        self.capping = float(capping)
-        self.promotion_level = float(promotion_level)
-        self._shares = {"screen_budget": screen_budget, "anchor_budget": anchor_budget}
-        self._set_unit(budget_unit, None if max_seconds is None else float(max_seconds))
-        self.plan = PlanState(
-            stage=RANDOM if strategy == "random" else SCREEN,
-            next_seed=(self.seed * 10_000) % 2**31,
-        )
+        self._set_unit(budget_unit, max_seconds)
+        stage = RANDOM if strategy == "random" else SCREEN
+        self.plan = PlanState(stage=stage, next_seed=(self.seed * 10_000) % 2**31)
 
-    def _set_unit(self, budget_unit: str, max_seconds: float | None) -> None:
-        self.budget_unit, self.max_seconds = budget_unit, max_seconds
-        self.budgets = Budgets(
-            self.max_steps, self.executions_per_trial, self._shares, self.capping, max_seconds
-        )
-        self.scoring = Scoring(
-            self.target, self.criterion, self.z, self.executions_per_trial, budget_unit, max_seconds
-        )
+    def _set_unit(self, unit: str, max_seconds: float | None) -> None:
+        self.budget_unit, self.max_seconds = unit, seconds = checks.budget_unit(unit, max_seconds)
+        runs = self.executions_per_trial
+        self.budgets = Budgets(self.max_steps, runs, self._shares, self.capping, seconds)
+        search = f"{getattr(self, '_project_name', '')}-{getattr(self, 'search_id', '')}"
+        self.scoring = Scoring(self.target, self.measure, self.z, runs, unit, seconds, search)
 
-    # ------------------------------------------------------------------ the plan
+    def _set_project_dir(self, directory: str, project_name: str) -> None:
+        super()._set_project_dir(directory, project_name)  # names the attempts' experiment:
+        self.search_id = metrics.search_id(os.path.join(str(directory), project_name))
+        self._set_unit(self.budget_unit, self.max_seconds)
 
     def populate_space(self, trial_id: str) -> dict[str, Any]:
         """The next configuration of the current stage, with its budget as hyperparameters.
@@ -365,14 +372,12 @@ class EffortOracle(keras_tuner.Oracle):
         """Each anchor's effort, interval and promotion (`PlanState`)."""
         return self.plan.promotions
 
-    # ---------------------------------------------------------------- scoring
-
     def attempts_of(self, trial: Trial) -> list[Attempt]:
         """The attempts a trial's executions reported (`metrics.trial_metrics`), in order."""
         return self.scoring.attempts(trial)
 
     def score(self, attempts: Sequence[Attempt]) -> float:
-        """A trial's score: the effort (`criterion`, `z`, `budget_unit`) of its attempts."""
+        """A trial's score: the effort (`measure`, `z`, `budget_unit`) of its attempts."""
         return self.scoring.score(attempts)
 
     def trial_results(self, attempts: Sequence[Attempt]) -> dict[str, float]:
@@ -409,8 +414,6 @@ class EffortOracle(keras_tuner.Oracle):
         # A configuration is the same whatever its stage, budget and seeds.
         return super()._compute_values_hash(space.configuration(values))
 
-    # -------------------------------------------------------------- KerasTuner
-
     @keras_tuner.synchronized
     def create_trial(self, tuner_id: str) -> Trial:
         return super().create_trial(tuner_id)
@@ -435,7 +438,6 @@ class EffortOracle(keras_tuner.Oracle):
         # States saved before budgets in seconds existed were in steps.
         budget_unit = state.get("effort_budget_unit", "steps")
         max_seconds = state.get("effort_max_seconds")
-        checks.check_budget_unit(budget_unit, max_seconds)
         self._set_unit(budget_unit, max_seconds)
 
 

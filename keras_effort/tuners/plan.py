@@ -53,8 +53,8 @@ class Stage:
 
 
 STAGES = {
-    SCREEN: Stage(share="screen_budget", one_execution=True),
-    ANCHOR: Stage(share="anchor_budget", cap="capping"),
+    SCREEN: Stage(share="screen_share", one_execution=True),
+    ANCHOR: Stage(share="anchor_share", cap="capping"),
     BRIDGE: Stage(),
     # A probe is confirmed only if it reaches the target within the incumbent's effort:
     # running it any longer could not change that.
@@ -71,7 +71,7 @@ class Budgets:
     Attributes:
         max_steps: the full budget of one execution in steps.
         executions: `executions_per_trial`.
-        shares: each `Stage.share` argument's value, e.g. `{"screen_budget": 0.125}`.
+        shares: each `Stage.share` argument's value, e.g. `{"screen_share": 0.125}`.
         capping: the factor of the incumbent's effort at which capped stages are cut.
         max_seconds: the full budget of one execution in seconds, `None` when in steps.
     """

@@ -23,7 +23,7 @@ class Scoring:
 
     Attributes:
         target: the search's target.
-        criterion: `"expected"` (`l(c*)`) or `"koza"`.
+        measure: `"expected"` (`l(c*)`) or `"koza"` (`keras_effort.effort.MEASURES`).
         z: the confidence of Koza's effort.
         direction: `"up"` when larger metric values are better, `"down"` otherwise.
         executions: `executions_per_trial`; a trial measured with fewer ranks after every trial
@@ -31,14 +31,16 @@ class Scoring:
         budget_unit: `"steps"` or `"seconds"`, what scores count.
         max_seconds: the full budget of an execution in seconds, where a diverged execution
             is censored with `budget_unit="seconds"`.
+        search: `<project_name>-<search_id>`, which names the attempts' experiment.
     """
 
     target: Target
-    criterion: str
+    measure: str
     z: float
     executions: int
     budget_unit: str = "steps"
     max_seconds: float | None = None
+    search: str = ""
 
     @property
     def direction(self) -> str:
@@ -47,7 +49,7 @@ class Scoring:
 
     def attempts(self, trial: Trial) -> list[Attempt]:
         """The attempts a trial's executions reported, in order."""
-        return metrics.attempts_of(trial, self.target)
+        return metrics.attempts_of(trial, self.target, self.search)
 
     def distribution(self, attempts: Sequence[Attempt]) -> RuntimeDistribution:
         """The attempts' runtime distribution in `budget_unit` (seconds count milliseconds)."""
@@ -56,14 +58,14 @@ class Scoring:
     def score(self, attempts: Sequence[Attempt]) -> float:
         """The effort of the attempts in `budget_unit`; `inf` when none reached the target."""
         distribution = self.distribution(attempts)
-        return measure_effort(distribution, self.criterion, self.z) / UNITS[self.budget_unit]
+        return measure_effort(distribution, self.measure, self.z) / UNITS[self.budget_unit]
 
     def interval(
         self, attempts: Sequence[Attempt], level: float, seed: int, n_boot: int = 500
     ) -> tuple[float, float]:
         """The bootstrap confidence interval of `score`, at `level` (as the promotion rule uses)."""
         low, high = self.distribution(attempts).confidence_interval(
-            self.criterion, level=level, n_boot=n_boot, seed=seed, z=self.z
+            self.measure, level=level, n_boot=n_boot, seed=seed, z=self.z
         )
         return low / UNITS[self.budget_unit], high / UNITS[self.budget_unit]
 

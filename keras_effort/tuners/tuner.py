@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import inspect
 import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,11 +16,12 @@ import keras
 import keras_tuner
 from keras_tuner.engine.trial import Trial, TrialStatus
 
+from keras_effort import arguments as check
 from keras_effort.callbacks import EffortTensorBoard, Restarts, TargetStopping
 from keras_effort.callbacks.target_stopping import as_ledger
 from keras_effort.effort import Target
 from keras_effort.ledger import Attempt, Ledger
-from keras_effort.tuners import checks, space
+from keras_effort.tuners import checks, metrics, space
 from keras_effort.tuners.display import SearchDisplay
 from keras_effort.tuners.oracle import EffortOracle
 from keras_effort.tuners.plan import EXECUTIONS, MAX_SECONDS, MAX_STEPS, SEED
@@ -37,7 +39,7 @@ class EffortTuner(keras_tuner.Tuner):
     it with a `TargetStopping` that checks the target every `check_every` steps and a stop at
     the trial's step budget (`effort/max_steps`), writes the attempt to the `Ledger`, and
     reports its steps, outcome, budget and best value to the oracle as numeric metrics
-    (`execution_<i>_steps`, `_reached`, `_budget`, `_best`, `_spent`), which is all a
+    (`execution_<i>_steps`, `_reached`, `_budget`, `_best`, `_seconds`, `_outcome`), which is all a
     distributed oracle sees. `epochs` given to `search` is replaced: the budget decides when
     training ends. With step-wise checks of a `val_` metric the tuner evaluates
     `validation_data` itself, so it is not also passed to `fit`.
@@ -84,10 +86,10 @@ class EffortTuner(keras_tuner.Tuner):
             raise ValueError(
                 "`executions_per_trial` belongs to the EffortOracle, which also sets it per stage"
             )
-        checks.check_int("check_every", check_every, optional=True)
+        check_every = check.optional(check.positive_int, "check_every", check_every)
         ledger = as_ledger(ledger)
         super().__init__(oracle=oracle, hypermodel=hypermodel, **kwargs)
-        # On a worker `self.oracle` becomes a gRPC client; the target and criterion are read from
+        # On a worker `self.oracle` becomes a gRPC client; the target and measure are read from
         # this local copy, which the same script built identically on every process.
         self.effort_oracle = oracle
         if not self._is_worker():
@@ -98,12 +100,21 @@ class EffortTuner(keras_tuner.Tuner):
         # Searches sharing a ledger are told apart by their project folder: its absolute path
         # names the search's experiments and is the writer of its rows, so that a resumed
         # search (or another worker re-running a trial) replaces its own rows and no other's.
-        self.search_id = hashlib.sha256(os.path.abspath(self.project_dir).encode()).hexdigest()[:8]
         self._search_ledger = self.ledger.as_writer(f"search-{self.search_id}")
         self.check_every = check_every
         self.validation_batch_size = validation_batch_size
         self._target_checked = False
         self._last_model: tuple[dict[str, Any], keras.Model, list[Any]] | None = None
+
+    @property
+    def search_id(self) -> str:
+        """8 hex digits of a hash of the project folder's path (`metrics.search_id`)."""
+        return self.effort_oracle.search_id
+
+    @property
+    def search_name(self) -> str:
+        """`<project_name>-<search_id>`, which names the search's experiments in the ledger."""
+        return self.effort_oracle.scoring.search
 
     @property
     def target(self) -> Target:
@@ -169,7 +180,7 @@ class EffortTuner(keras_tuner.Tuner):
                 check_every=check_every,
                 validation_data=validation_data,
                 ledger=self._search_ledger,
-                experiment=f"{self.project_name}-{self.search_id}/trial_{trial.trial_id}",
+                experiment=metrics.experiment_of(self.search_name, trial.trial_id),
                 config=_scalar_values(hp.values),
                 validation_batch_size=self.validation_batch_size,
             )
@@ -177,9 +188,9 @@ class EffortTuner(keras_tuner.Tuner):
             restarts = Restarts(
                 stopping,
                 policy=[budget],
-                max_steps=budget,
+                max_total_steps=budget,
                 seed=seed,
-                run=f"trial_{trial.trial_id}/execution_{execution}",
+                run=metrics.run_of(trial.trial_id, execution),
                 verbose=0,
             )
             callbacks = self._deepcopy_callbacks(original_callbacks)
@@ -323,9 +334,9 @@ class EffortTuner(keras_tuner.Tuner):
         print("Results summary")
         print(f"Results in {self.project_dir}")
         unit = "seconds" if self.effort_oracle.budget_unit == "seconds" else "gradient steps"
-        criterion = "l(c*)" if self.effort_oracle.criterion == "expected" else "Koza's effort"
+        measure = "l(c*)" if self.effort_oracle.measure == "expected" else "Koza's effort"
         print(
-            f"Target: {self.target.metric} -> {self.target.value:g}; score: {criterion} in "
+            f"Target: {self.target.metric} -> {self.target.value:g}; score: {measure} in "
             f"{unit}, lower is better"
         )
         print(f"Total gradient steps of the search: {self.total_steps}")
@@ -358,69 +369,39 @@ class EffortSearch(EffortTuner):
     Args:
         hypermodel: a `keras_tuner.HyperModel` or a function building a compiled model.
         target: the metric value to reach, e.g. `("val_accuracy", 0.9)` (required).
-        max_trials: the number of trials.
-        max_steps: the full step budget of one execution.
-        executions_per_trial: independent seeds per trial.
-        z: the confidence of Koza's effort, in (0, 1).
-        criterion: `"expected"` or `"koza"`.
-        strategy: `"staged"` or `"random"`.
-        seed: the search's seed.
-        hyperparameters: a `HyperParameters` to override or pre-register the search space.
-        tune_new_entries: whether unlisted hyperparameters are tuned.
-        allow_new_entries: whether the hypermodel may request unlisted hyperparameters.
-        max_retries_per_trial: retries of a trial that crashed.
-        max_consecutive_failed_trials: failed trials in a row that stop the search.
-        budget_unit: `"steps"` or `"seconds"`: whether budgets and scores count gradient
-            steps or wall-clock seconds of training.
-        max_seconds: the full budget of one execution in seconds (with
-            `budget_unit="seconds"` only).
-        oracle_options: further `EffortOracle` arguments (`screen_budget`, `anchors`, `capping`,
-            ...).
-        **kwargs: arguments of `EffortTuner` and `keras_tuner.Tuner`.
+        oracle_options: deprecated: `EffortOracle` arguments are keyword arguments here too.
+        **kwargs: the arguments of `EffortOracle` (`max_trials`, `max_steps`,
+            `executions_per_trial`, `measure`, `strategy`, `screen_share`, `seed`, ...), each
+            going to the oracle, and those of `EffortTuner` and `keras_tuner.Tuner`.
+
+    Raises:
+        ValueError: without a `target`, or for a bad argument, naming it.
     """
 
+    @check.renamed(**checks.RENAMED)
     def __init__(
         self,
         hypermodel: keras_tuner.HyperModel | Any = None,
         target: Target | tuple[Any, ...] | None = None,
-        max_trials: int = 20,
-        max_steps: int = 1000,
-        executions_per_trial: int = 3,
-        z: float = 0.99,
-        criterion: str = "expected",
-        strategy: str = "staged",
-        seed: int | None = None,
-        hyperparameters: keras_tuner.HyperParameters | None = None,
-        tune_new_entries: bool = True,
-        allow_new_entries: bool = True,
-        max_retries_per_trial: int = 0,
-        max_consecutive_failed_trials: int = 3,
-        budget_unit: str = "steps",
-        max_seconds: float | None = None,
+        *,
         oracle_options: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if target is None:
             raise ValueError("`target` is required, e.g. target=('val_accuracy', 0.9)")
-        oracle = EffortOracle(
-            target=target,
-            max_trials=max_trials,
-            max_steps=max_steps,
-            executions_per_trial=executions_per_trial,
-            z=z,
-            criterion=criterion,
-            strategy=strategy,
-            seed=seed,
-            hyperparameters=hyperparameters,
-            tune_new_entries=tune_new_entries,
-            allow_new_entries=allow_new_entries,
-            max_retries_per_trial=max_retries_per_trial,
-            max_consecutive_failed_trials=max_consecutive_failed_trials,
-            budget_unit=budget_unit,
-            max_seconds=max_seconds,
-            **dict(oracle_options or {}),
-        )
-        super().__init__(hypermodel, oracle, **kwargs)
+        if oracle_options is not None:
+            warnings.warn(
+                "`oracle_options` is deprecated: pass EffortOracle's arguments as keywords",
+                DeprecationWarning,
+                stacklevel=3,
+            )
+            kwargs.update(oracle_options)
+        oracle = {name: kwargs.pop(name) for name in _ORACLE_ARGUMENTS if name in kwargs}
+        super().__init__(hypermodel, EffortOracle(target, **oracle), **kwargs)
+
+
+# The keyword arguments `EffortSearch` hands to the oracle (all but `target`).
+_ORACLE_ARGUMENTS = tuple(inspect.signature(EffortOracle.__init__).parameters)[2:]
 
 
 class _WallClockBudget(keras.callbacks.Callback):

@@ -26,7 +26,7 @@ def stopping(**kwargs):
 
 
 def restarts(**kwargs):
-    arguments = {"stopping": stopping(), "policy": 10, "max_steps": 100}
+    arguments = {"stopping": stopping(), "policy": 10, "max_total_steps": 100}
     return Restarts(**{**arguments, **kwargs})
 
 
@@ -81,10 +81,10 @@ ROWS = [
     (stopping, {"stop_training": 0}, ValueError, "`stop_training`"),
     # Restarts and its policies
     (restarts, {"stopping": "loss"}, TypeError, "`stopping`"),
-    (restarts, {"max_steps": 0}, ValueError, "`max_steps`"),
-    (restarts, {"max_steps": 10.5}, ValueError, "`max_steps`"),
-    (restarts, {"max_steps": True}, ValueError, "`max_steps`"),
-    (restarts, {"policy": []}, ValueError, "`policy` is empty"),
+    (restarts, {"max_total_steps": 0}, ValueError, "`max_total_steps`"),
+    (restarts, {"max_total_steps": 10.5}, ValueError, "`max_total_steps`"),
+    (restarts, {"max_total_steps": True}, ValueError, "`max_total_steps`"),
+    (restarts, {"policy": []}, ValueError, "`policy` must be a non-empty iterable of cutoffs"),
     (restarts, {"policy": "abc"}, ValueError, "`policy`"),
     (restarts, {"policy": [0, -1]}, ValueError, "`policy cutoff`"),
     (restarts, {"policy": [3, 2.5]}, ValueError, "`policy cutoff`"),
@@ -128,10 +128,10 @@ ROWS = [
     (oracle, {"executions_per_trial": 0}, ValueError, "`executions_per_trial`"),
     (oracle, {"z": 1.0}, ValueError, "`z`"),
     (oracle, {"z": "0.9"}, ValueError, "`z`"),
-    (oracle, {"criterion": "mean"}, ValueError, "`criterion`"),
+    (oracle, {"measure": "mean"}, ValueError, "`measure`"),
     (oracle, {"strategy": "grid"}, ValueError, "`strategy`"),
-    (oracle, {"screen_budget": 0.0}, ValueError, "`screen_budget`"),
-    (oracle, {"anchor_budget": 1.5}, ValueError, "`anchor_budget`"),
+    (oracle, {"screen_share": 0.0}, ValueError, "`screen_share`"),
+    (oracle, {"anchor_share": 1.5}, ValueError, "`anchor_share`"),
     (oracle, {"anchors": 0}, ValueError, "`anchors`"),
     (oracle, {"bridge_size": 0}, ValueError, "`bridge_size`"),
     (oracle, {"promotion_level": 0.0}, ValueError, "`promotion_level`"),

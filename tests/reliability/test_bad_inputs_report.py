@@ -175,7 +175,7 @@ COMMAND_ROWS = [
     (["export", "{ledger}", "--format", "ioh", "{file}"], "exists and is not a folder"),
     (["export", "{ledger}", "--format", "ioh", "--experiment", "x", "{out}"], "for 'x'"),
     (["demo", "--plot", "{out}.jpg"], "the figure file must end in"),
-    (["export", "{scores}", "--format", "ioh", "{out}"], "--maximize or --minimize"),
+    (["export", "{scores}", "--format", "ioh", "{out}"], "--mode: the name 'score' does not say"),
     (
         ["export", "{ledger}", "--format", "ioh", "--maximize", "--minimize", "{out}"],
         "not allowed with argument",

@@ -70,11 +70,11 @@ ROWS = [
     (oracle, {"z": 1.0}, ValueError, "`z`"),
     (oracle, {"z": math.nan}, ValueError, "`z`"),
     (oracle, {"promotion_level": 0.0}, ValueError, "`promotion_level`"),
-    (oracle, {"screen_budget": 0.0}, ValueError, "`screen_budget`"),
-    (oracle, {"anchor_budget": 1.5}, ValueError, "`anchor_budget`"),
-    (oracle, {"screen_budget": "0.1"}, ValueError, "`screen_budget`"),
+    (oracle, {"screen_share": 0.0}, ValueError, "`screen_share`"),
+    (oracle, {"anchor_share": 1.5}, ValueError, "`anchor_share`"),
+    (oracle, {"screen_share": "0.1"}, ValueError, "`screen_share`"),
     # Vocabulary.
-    (oracle, {"criterion": "median"}, ValueError, "`criterion`"),
+    (oracle, {"measure": "median"}, ValueError, "`measure`"),
     (oracle, {"strategy": "grid"}, ValueError, "`strategy`"),
     # Budgets in seconds.
     (oracle, {"budget_unit": "minutes"}, ValueError, "`budget_unit`"),
@@ -87,7 +87,7 @@ ROWS = [
     (oracle, {"budget_unit": "seconds", "max_seconds": True}, ValueError, "`max_seconds`"),
     (oracle, {"max_seconds": 60}, ValueError, "`max_seconds`"),
     (search, {"budget_unit": "hours"}, ValueError, "`budget_unit`"),
-    (search, {"oracle_options": {"anchors": 0}}, ValueError, "`anchors`"),
+    (search, {"anchors": 0}, ValueError, "`anchors`"),
     # EffortTuner's own arguments.
     (tuner, {"oracle": "random"}, TypeError, "`oracle`"),
     (tuner, {"check_every": 0}, ValueError, "`check_every`"),

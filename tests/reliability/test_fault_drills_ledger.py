@@ -168,7 +168,9 @@ _FIT = textwrap.dedent(
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
     target = TargetStopping("accuracy", 0.999, check_every=1, experiment="killed")
-    restarts = Restarts(target, 3, max_steps=10**9, seed=0, ledger=Ledger(sys.argv[1]), verbose=0)
+    restarts = Restarts(
+        target, 3, max_total_steps=10**9, seed=0, ledger=Ledger(sys.argv[1]), verbose=0
+    )
     restarts.add_listener(PrintCommitted())
     model.fit(x, y, batch_size=16, epochs=10**6, verbose=0, callbacks=[restarts])
     """
@@ -216,7 +218,7 @@ def _fit_with_restarts(ledger, on_step=None, at_step=0):
     target = TargetStopping(
         "accuracy", 0.999, check_every=1, experiment="faulty", config={"pad": "x" * 6000}
     )
-    restarts = Restarts(target, 4, max_steps=24, seed=0, ledger=ledger)
+    restarts = Restarts(target, 4, max_total_steps=24, seed=0, ledger=ledger)
 
     class Fault(keras.callbacks.Callback):
         steps = 0  # counted here: each attempt restarts the optimizer's own count

@@ -135,7 +135,7 @@ _INTERRUPTED_FIT = textwrap.dedent(
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     target = TargetStopping("accuracy", 0.999, check_every=1, experiment="interrupted",
                             config={"pad": "x" * 6000})  # a row needs new pages
-    restarts = Restarts(target, 4, max_steps=100, seed=0, ledger=ledger, verbose=0)
+    restarts = Restarts(target, 4, max_total_steps=100, seed=0, ledger=ledger, verbose=0)
     restarts.add_listener(Printed())
     model.fit(x, y, batch_size=16, epochs=100, verbose=0, callbacks=[restarts, Faults()])
     """

@@ -134,7 +134,7 @@ def test_nan_in_the_validation_data_is_bad_data_not_divergence_nor_success(
     ledger = Ledger(tmp_path / "ledger.sqlite")
     stopping = TargetStopping(monitor, target, check_every=5, validation_data=validation,
                               ledger=ledger)
-    restarts = Restarts(stopping, policy=10, max_steps=100, seed=0)
+    restarts = Restarts(stopping, policy=10, max_total_steps=100, seed=0)
     with pytest.warns(RuntimeWarning, match=f"val_loss = nan at step 5 .*monitoring '{monitor}'"
                                             r"\): the validation data holds NaN"):
         classifier().fit(x, y, epochs=50, batch_size=8, verbose=0, callbacks=[restarts])
@@ -163,7 +163,7 @@ def test_nan_weights_beside_a_finite_training_loss_are_still_a_divergence(tmp_pa
 
     x, y = data()
     stopping = TargetStopping("val_loss", 0.01, check_every=5, validation_data=(x, y))
-    restarts = Restarts(stopping, policy=10, max_steps=10, seed=0, verbose=0)
+    restarts = Restarts(stopping, policy=10, max_total_steps=10, seed=0, verbose=0)
     classifier().fit(x, y, epochs=5, batch_size=8, verbose=0, callbacks=[PoisonAt(), restarts])
     first = restarts.attempts[0]
     assert (first.outcome, first.steps) == ("diverged", 5)
@@ -173,14 +173,14 @@ def test_nan_weights_beside_a_finite_training_loss_are_still_a_divergence(tmp_pa
 
 
 @pytest.mark.parametrize("monitor", ["val_loss", "loss"])
-@pytest.mark.parametrize(("policy", "max_steps"), [(30, 90), (100, 30)])
-def test_an_attempt_is_judged_at_its_cutoff_between_two_checks(monitor, policy, max_steps):
+@pytest.mark.parametrize(("policy", "max_total_steps"), [(30, 90), (100, 30)])
+def test_an_attempt_is_judged_at_its_cutoff_between_two_checks(monitor, policy, max_total_steps):
     # Checks every 50 steps, attempts cut at 30 (by the policy, or by the step budget): before,
     # every attempt was a "cutoff" with no check and no best value.
     x, y = data()
     stopping = TargetStopping(monitor, 1e6, mode="min", check_every=50,
                               validation_data=(x, y) if monitor.startswith("val_") else None)
-    restarts = Restarts(stopping, policy=policy, max_steps=max_steps, seed=0, verbose=0)
+    restarts = Restarts(stopping, policy=policy, max_total_steps=max_total_steps, seed=0, verbose=0)
     classifier().fit(x, y, epochs=30, batch_size=8, verbose=0, callbacks=[restarts])
     [attempt] = restarts.attempts
     assert (attempt.outcome, attempt.steps) == ("reached", 30)
@@ -201,7 +201,7 @@ def test_an_interrupted_fit_records_the_running_attempt_as_stopped(tmp_path):
     x, y = data()
     ledger = Ledger(tmp_path / "ledger.sqlite")
     stopping = TargetStopping("loss", 1e-9, mode="min", check_every=2, ledger=ledger)
-    restarts = Restarts(stopping, policy=5, max_steps=100, seed=0, verbose=0)
+    restarts = Restarts(stopping, policy=5, max_total_steps=100, seed=0, verbose=0)
     listener = Listener()
     restarts.add_listener(listener)
     with pytest.raises(KeyboardInterrupt), restarts:
@@ -259,7 +259,7 @@ def test_a_run_resumed_from_a_checkpoint_goes_on_with_its_weights_and_numbering(
     # Killed 5 steps into attempt 2, after a checkpoint: attempts 0 and 1 are in the ledger.
     with pytest.raises(KeyboardInterrupt):
         classifier().fit(x, y, epochs=20, batch_size=8, verbose=0,
-                         callbacks=[restarts(max_steps=1000), InterruptAt(25, checkpoint)])
+                         callbacks=[restarts(max_total_steps=1000), InterruptAt(25, checkpoint)])
     before = ledger.attempts()
     assert [(r.attempt, r.outcome, r.steps) for r in before] == [
         (0, "cutoff", 10), (1, "cutoff", 10)
@@ -267,7 +267,7 @@ def test_a_run_resumed_from_a_checkpoint_goes_on_with_its_weights_and_numbering(
 
     model = keras.models.load_model(checkpoint)
     loaded = model.get_weights()
-    resumed, probe = restarts(max_steps=15, resume=True), Probe()
+    resumed, probe = restarts(max_total_steps=15, resume=True), Probe()
     model.fit(x, y, epochs=20, batch_size=8, verbose=0, callbacks=[resumed, probe])
     # The loaded weights were trained on, not re-initialised; attempt 2 ran 5 + 5 steps, then
     # attempt 3 began from a fresh optimizer (iterations 0, Adam's moments zero).
@@ -289,18 +289,18 @@ def test_a_run_resumed_from_a_checkpoint_goes_on_with_its_weights_and_numbering(
 def test_resume_is_refused_without_a_run_or_a_ledger_or_for_a_run_that_reached(tmp_path):
     stopping = TargetStopping("loss", 10.0, mode="min", check_every=2)
     with pytest.raises(ValueError, match="`resume=True` needs `run`"):
-        Restarts(stopping, policy=10, max_steps=20, resume=True)
+        Restarts(stopping, policy=10, max_total_steps=20, resume=True)
     with pytest.raises(ValueError, match="`resume=True` needs a `ledger`"):
-        Restarts(stopping, policy=10, max_steps=20, run="r", resume=True)
+        Restarts(stopping, policy=10, max_total_steps=20, run="r", resume=True)
     with pytest.raises(ValueError, match="`resume` must be True or False"):
-        Restarts(stopping, policy=10, max_steps=20, resume="yes")
+        Restarts(stopping, policy=10, max_total_steps=20, resume="yes")
     ledger = Ledger(tmp_path / "ledger.sqlite")
     x, y = data()
     done = Restarts(TargetStopping("loss", 10.0, mode="min", check_every=2, ledger=ledger),
-                    policy=10, max_steps=20, run="r", verbose=0)
+                    policy=10, max_total_steps=20, run="r", verbose=0)
     classifier().fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[done])
     assert done.reached
     again = Restarts(TargetStopping("loss", 10.0, mode="min", check_every=2, ledger=ledger),
-                     policy=10, max_steps=20, run="r", resume=True)
+                     policy=10, max_total_steps=20, run="r", resume=True)
     with pytest.raises(ValueError, match="run 'r' of experiment 'default' reached the target"):
         classifier().fit(x, y, epochs=2, batch_size=8, verbose=0, callbacks=[again])

@@ -97,7 +97,7 @@ _FAILING_FIT = textwrap.dedent(
             ledger._store.close()
 
     target = TargetStopping("accuracy", 0.999, check_every=1, experiment="gone")
-    restarts = Restarts(target, 2, max_steps=6, seed=0, ledger=ledger, verbose=1)
+    restarts = Restarts(target, 2, max_total_steps=6, seed=0, ledger=ledger, verbose=1)
     try:
         model.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[restarts, ServerGone()])
     except LedgerError as error:

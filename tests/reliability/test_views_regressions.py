@@ -290,7 +290,7 @@ def test_effort_tensorboard_writes_each_attempt_a_bounded_number_of_times(tmp_pa
     model.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     # Unreachable: 40 attempts of 1 step each (two chunks), checked at each step.
     stopping = TargetStopping("loss", 1e-12, check_every=1, mode="min")
-    restarts = Restarts(stopping, FixedCutoff(1), max_steps=40)
+    restarts = Restarts(stopping, FixedCutoff(1), max_total_steps=40)
     board = EffortTensorBoard(tmp_path / "run", restarts, histograms=False)
     model.fit(x, y, epochs=40, batch_size=32, verbose=0, callbacks=[restarts, board])
     assert len(board.attempts) == 40
