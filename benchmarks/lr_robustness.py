@@ -43,13 +43,13 @@ import numpy as np
 from keras_effort import datasets
 from keras_effort.callbacks.schedule_free import averaged_weights
 from keras_effort.optimizers import (
-    ActiveAdamW,
     ActiveLREpochEnd,
-    ActiveSGD,
     AutoRate,
     HypergradientAdam,
     HypergradientSGD,
     Prodigy,
+    active_adamw,
+    active_sgd,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,8 +68,8 @@ OPTIMIZERS: dict[str, Callable[[float], keras.optimizers.Optimizer]] = {
     "prodigy": lambda rate: Prodigy(d0=rate),
     "hypergradient_sgd": lambda rate: HypergradientSGD(rate, momentum=0.9),
     "hypergradient_adam": lambda rate: HypergradientAdam(rate),
-    "active_adamw": lambda rate: ActiveAdamW(rate),
-    "active_sgd": lambda rate: ActiveSGD(rate),
+    "active_adamw": lambda rate: active_adamw(rate),
+    "active_sgd": lambda rate: active_sgd(rate),
 }
 LABELS = {
     "autorate_adam": "AutoRate(Adam)",

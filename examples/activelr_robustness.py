@@ -34,14 +34,14 @@ from rich.table import Table
 from keras_effort.callbacks import TargetStopping
 from keras_effort.datasets import load_mnist1d
 from keras_effort.effort import RuntimeDistribution
-from keras_effort.optimizers.active_lr import ActiveAdamW, ActiveLREpochEnd, ActiveSGD
+from keras_effort.optimizers import ActiveLREpochEnd, active_adamw, active_sgd
 
 # name -> factory(learning_rate, ActiveLR keyword arguments)
 OPTIMIZERS = {
     "AdamW": lambda lr, active: keras.optimizers.AdamW(lr),
-    "ActiveAdamW": lambda lr, active: ActiveAdamW(lr, **active),
+    "ActiveAdamW": lambda lr, active: active_adamw(lr, **active),
     "SGD": lambda lr, active: keras.optimizers.SGD(lr, momentum=0.9),
-    "ActiveSGD": lambda lr, active: ActiveSGD(lr, **active),
+    "ActiveSGD": lambda lr, active: active_sgd(lr, **active),
 }
 
 

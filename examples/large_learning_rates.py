@@ -31,8 +31,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from keras_effort import find_learning_rate
-from keras_effort.callbacks import TargetStopping
+from keras_effort.callbacks import TargetStopping, find_learning_rate
 from keras_effort.datasets import load_mnist1d
 from keras_effort.effort import RuntimeDistribution, summarize
 from keras_effort.schedules import OneCycle

@@ -27,7 +27,7 @@ from keras_effort import Ledger
 from keras_effort.callbacks import EffortTensorBoard, Restarts, TargetStopping
 from keras_effort.datasets import load_mnist1d
 from keras_effort.demo import build_mlp
-from keras_effort.ledger import runtime_distribution_of
+from keras_effort.effort import RuntimeDistribution
 from keras_effort.restarts import Luby
 
 BATCH_SIZE = 64
@@ -95,7 +95,7 @@ def main() -> None:
     for strategy, totals in results.items():
         reached = [t for t in totals if t is not None]
         attempts = ledger.attempts(strategy)
-        distribution = runtime_distribution_of(attempts)
+        distribution = RuntimeDistribution.from_attempts(attempts)
         table.add_row(
             strategy,
             f"{len(reached)}/{len(totals)}",

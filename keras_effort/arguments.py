@@ -169,10 +169,10 @@ def flag(name: str, value: Any) -> bool:
     """`value`, which must be `True` or `False`.
 
     Raises:
-        ArgumentError: `value` is not a bool.
+        ArgumentTypeError: `value` is not a bool.
     """
-    if not isinstance(value, bool):
-        raise ArgumentError(name, "True or False", value)
+    if not isinstance(value, bool):  # a wrong kind of object: a TypeError too
+        raise ArgumentTypeError(name, "True or False", value)
     return value
 
 

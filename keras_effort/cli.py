@@ -18,6 +18,7 @@ from rich.console import Console
 from keras_effort import __version__
 from keras_effort.arguments import ArgumentError, positive_int, positive_real
 from keras_effort.ledger.redact import redact
+from keras_effort.report.ioh import FORMATS
 
 if TYPE_CHECKING:
     from keras_effort.ledger import Ledger
@@ -135,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
         "iohinspector.",
     )
     _add_ledger(export)
-    export.add_argument("--format", choices=("ioh",), required=True, help="the format: ioh")
+    export.add_argument("--format", choices=FORMATS, required=True, help="the format: ioh")
     export.add_argument("directory", type=Path, help="the folder to write (created if missing)")
     export.add_argument("--experiment", help="only this experiment")
     mode = export.add_mutually_exclusive_group()

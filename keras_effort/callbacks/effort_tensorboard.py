@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import time
 from collections.abc import Mapping
@@ -12,6 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_effort.arguments import flag, real_in
 from keras_effort.callbacks.restarts import Restarts
 from keras_effort.callbacks.target_stopping import TargetStopping
 from keras_effort.effort import RuntimeDistribution
@@ -101,15 +101,11 @@ class EffortTensorBoard(keras.callbacks.Callback):
                 raise ValueError(
                     f"`hparams[{name!r}]` must be a str, bool or number, got {value!r}"
                 )
-        if isinstance(z, bool) or not isinstance(z, numbers.Real) or not 0.0 < z < 1.0:
-            raise ValueError(f"`z` must be a number in (0, 1), got {z!r}")
-        if not isinstance(histograms, bool):
-            raise TypeError(f"`histograms` must be True or False, got {histograms!r}")
         self.log_dir = os.fspath(log_dir)
         self.source = source
         self.hparams = dict(hparams or {})
-        self.z = float(z)
-        self.histograms = histograms
+        self.z = real_in("z", z, 0.0, 1.0, low_open=True, high_open=True)
+        self.histograms = flag("histograms", histograms)
         self.timeline: list[effort_summary.TimedAttempt] = []
         self._writer: Any = None
         source.add_listener(self)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from keras_effort.arguments import positive_real
+from keras_effort.arguments import flag, positive_real
 from keras_effort.effort import RuntimeDistribution
 from keras_effort.ledger import schema
 from keras_effort.ledger.attempt import Attempt
@@ -86,8 +86,7 @@ class Ledger:
         timeout: float = 60.0,
         writer: str | None = None,
     ) -> None:
-        if not isinstance(read_only, bool):
-            raise TypeError(f"`read_only` must be a bool, got {read_only!r}")
+        read_only = flag("read_only", read_only)
         if writer is not None:
             _check_writer(writer)
         self.read_only, self.timeout = read_only, positive_real("timeout", timeout)

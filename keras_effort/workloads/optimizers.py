@@ -32,10 +32,10 @@ NAMED_OPTIMIZERS: dict[str, Factory] = {
     "hypergradient_sgd": lambda rate: ours.HypergradientSGD(rate, momentum=0.9),
     "hypergradient_adam": lambda rate: ours.HypergradientAdam(rate),
     "hypergradient_rmsprop": lambda rate: ours.HypergradientRMSprop(rate),
-    "active_sgd": lambda rate: ours.ActiveSGD(rate),
-    "active_adamw": lambda rate: ours.ActiveAdamW(rate),
-    "active_radam": lambda rate: ours.ActiveRAdam(rate),
-    "active_adabelief": lambda rate: ours.ActiveAdaBelief(rate),
+    "active_sgd": lambda rate: ours.active_sgd(rate),
+    "active_adamw": lambda rate: ours.active_adamw(rate),
+    "active_radam": lambda rate: ours.active_radam(rate),
+    "active_adabelief": lambda rate: ours.active_adabelief(rate),
 }
 # Keras' schedule-free optimizers, in the Keras versions that have them.
 for _name, _class in (
