@@ -2,31 +2,39 @@
 
 For each workload of `keras_effort.workloads.WORKLOADS`:
 
-1. every configuration of the grid (Adam and SGD with momentum 0.9, each at a few rates, at
-   the workload's batch size) trains for the whole budget from seed 0, checking the validation
-   metric every `check_every` steps and never stopping early;
-2. the configuration with the best value within the budget trains from seeds 1-4 as well;
-3. the target is the value that configuration reaches within the budget in at least 4 of its
-   5 seeds (the second-worst seed's best value), rounded towards easier (down to 0.005 for an
-   accuracy, up to 0.01 for a loss).
+1. every configuration of the grid (Adam at 1e-3 ... 3e-2 and SGD with momentum 0.9 at
+   1e-2 ... 3e-1, at the workload's batch size) trains for the whole budget from seeds 0-4,
+   checking the validation metric every `check_every` steps and never stopping early;
+2. each configuration's reliable value is the best value within the budget that at least 4 of
+   its 5 seeds reach (the second-worst seed's best value); the best configuration is the one
+   whose reliable value is best;
+3. the target is that value, rounded towards easier (down to 0.005 for an accuracy, up to 0.01
+   for a loss);
+4. the best rate of each optimizer trains again at twice the workload's batch size (5 seeds), to
+   show whether the batch size was the binding choice. It does not set the target: the suite's
+   protocol fixes each workload's batch size and step budget for every optimizer.
 
 The targets go to keras_effort/workloads/targets.json (loaded by the package); everything
 measured (grid, seeds, per-run best values and curves) to benchmarks/results/suite_targets.json.
 Runs accumulate in the results file, so an interrupted script resumes where it stopped.
 
-Run by hand (slow: about 10 runs of 10-30 s per workload on a free core):
+Run by hand (slow: 50 runs of 2-30 s per workload; `--jobs 2` runs two single-threaded
+trainings at once, which on small models is faster than one two-threaded training):
 
-    nice -n 10 python benchmarks/suite_targets.py
-    python benchmarks/suite_targets.py --workloads digits_conv_gap --seeds 5
+    nice -n 10 python benchmarks/suite_targets.py --jobs 2
+    python benchmarks/suite_targets.py --workloads digits_conv_gap
     python benchmarks/suite_targets.py --table-only     # the stored results, and write targets
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -40,8 +48,16 @@ from keras_effort.workloads.runner import train
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results" / "suite_targets.json"
 TARGETS = ROOT / "keras_effort" / "workloads" / TARGETS_FILE
-# The grid, reduced to what 2 shared CPU cores allow (no second batch size).
-GRID = {"adam": (1e-3, 3e-3, 1e-2), "sgd_momentum": (1e-2, 3e-2, 1e-1)}
+GRID = {"adam": (1e-3, 3e-3, 1e-2, 3e-2), "sgd_momentum": (1e-2, 3e-2, 1e-1, 3e-1)}
+SEEDS = 5
+RELIABLE = 4  # seeds of `SEEDS` that must reach the target
+BATCH_FACTOR = 2  # the second batch size, as a multiple of the workload's
+# The environment of a worker when several train at once: one thread each.
+SINGLE_THREADED = {
+    "TF_NUM_INTRAOP_THREADS": "1",
+    "TF_NUM_INTEROP_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+}
 
 
 def best_within_budget(curve: list, direction: str) -> float:
@@ -52,7 +68,7 @@ def best_within_budget(curve: list, direction: str) -> float:
     return max(values) if direction == "up" else min(values)
 
 
-def reached_by(values: list[float], direction: str, k: int = 4) -> float:
+def reached_by(values: list[float], direction: str, k: int = RELIABLE) -> float:
     """The value that at least `k` of the runs' best values meet."""
     ordered = sorted(values, reverse=direction == "up")
     return ordered[k - 1]
@@ -73,14 +89,21 @@ def first_step(curve: list, value: float, direction: str) -> int | None:
     return None
 
 
-def measure(workload: Workload, optimizer: str, rate: float, seed: int) -> dict:
+def key_of(run: dict) -> tuple:
+    return run["workload"], run["optimizer"], run["rate"], run["seed"], run["batch_size"]
+
+
+def measure(name: str, optimizer: str, rate: float, seed: int, batch_size: int) -> dict:
+    """Train one configuration of the grid for the whole budget (in a worker process)."""
+    workload = dataclasses.replace(WORKLOADS[name], batch_size=batch_size)
     record = train(workload, optimizer, rate, seed, stop_training=False)
     curve = [[int(step), float(value)] for step, value in record.curve]
     return {
-        "workload": workload.name,
+        "workload": name,
         "optimizer": optimizer,
         "rate": rate,
         "seed": seed,
+        "batch_size": batch_size,
         "best": best_within_budget(curve, workload.target.direction),
         "curve": curve,
         "seconds": record.seconds,
@@ -89,15 +112,20 @@ def measure(workload: Workload, optimizer: str, rate: float, seed: int) -> dict:
 
 
 def load_runs() -> list[dict]:
-    return json.loads(RESULTS.read_text())["runs"] if RESULTS.exists() else []
+    if not RESULTS.exists():
+        return []
+    runs = json.loads(RESULTS.read_text())["runs"]
+    for run in runs:  # runs of the first, reduced grid were all at the workload's batch size
+        run.setdefault("batch_size", WORKLOADS[run["workload"]].batch_size)
+    return runs
 
 
 def save(runs: list[dict], targets: dict[str, dict]) -> None:
     document = {
         "how": __doc__.split("\n\n")[1].strip(),
         "grid": {name: list(rates) for name, rates in GRID.items()},
-        "seeds": "seed 0 for every configuration, seeds 0-4 for the best one",
-        "batch_sizes": "the workload's own only (a reduced grid: no second batch size)",
+        "seeds": f"seeds 0-{SEEDS - 1} for every configuration",
+        "batch_sizes": f"the workload's own, and {BATCH_FACTOR}x for each optimizer's best rate",
         "keras_backend": keras.backend.backend(),
         "keras": keras.__version__,
         "targets": targets,
@@ -109,29 +137,47 @@ def save(runs: list[dict], targets: dict[str, dict]) -> None:
     temporary.replace(RESULTS)
 
 
-def target_of(workload: Workload, runs: list[dict], seeds: int) -> dict | None:
-    """The target and how it was found, or `None` while the best configuration lacks seeds."""
+def configurations(runs: list[dict], workload: Workload, batch_size: int) -> dict[tuple, list]:
+    """(optimizer, rate) -> its runs on `workload` at `batch_size`."""
+    found: dict[tuple, list] = {}
+    for run in runs:
+        if run["workload"] == workload.name and run["batch_size"] == batch_size:
+            found.setdefault((run["optimizer"], run["rate"]), []).append(run)
+    return found
+
+
+def reliable_value(seeded: list[dict], direction: str) -> float:
+    return reached_by([r["best"] for r in seeded], direction)
+
+
+def best_configuration(
+    runs: list[dict], workload: Workload, optimizer: str | None = None
+) -> tuple | None:
+    """The (optimizer, rate) with the best reliable value, or `None` while seeds are missing."""
     direction = workload.target.direction
-    mine = [r for r in runs if r["workload"] == workload.name]
-    first = [r for r in mine if r["seed"] == 0]
-    if len(first) < sum(len(rates) for rates in GRID.values()):
+    found = configurations(runs, workload, workload.batch_size)
+    grid = [(o, r) for o, rates in GRID.items() for r in rates if optimizer in (None, o)]
+    if any(len(found.get(config, ())) < SEEDS for config in grid):
         return None
     pick = max if direction == "up" else min
-    best = pick(first, key=lambda r: r["best"])
-    seeded = [
-        r for r in mine if (r["optimizer"], r["rate"]) == (best["optimizer"], best["rate"])
-    ]
-    if len(seeded) < seeds:
+    return pick(grid, key=lambda config: reliable_value(found[config], direction))
+
+
+def target_of(workload: Workload, runs: list[dict]) -> dict | None:
+    """The target and how it was found, or `None` while the grid lacks runs."""
+    best = best_configuration(runs, workload)
+    if best is None:
         return None
-    value = rounded(reached_by([r["best"] for r in seeded], direction, k=seeds - 1), direction)
-    steps = [first_step(r["curve"], value, direction) for r in seeded]
+    direction = workload.target.direction
+    seeded = configurations(runs, workload, workload.batch_size)[best]
+    value = rounded(reliable_value(seeded, direction), direction)
     return {
         "metric": workload.target.metric,
         "value": value,
         "mode": "max" if direction == "up" else "min",
-        "from": {"optimizer": best["optimizer"], "rate": best["rate"]},
+        "from": {"optimizer": best[0], "rate": best[1], "batch_size": workload.batch_size},
         "seed_bests": [r["best"] for r in seeded],
-        "steps_to_target": steps,
+        "steps_to_target": [first_step(r["curve"], value, direction) for r in seeded],
     }
 
 
@@ -146,55 +192,89 @@ def write_targets(targets: dict[str, dict]) -> None:
     TARGETS.write_text(json.dumps(document, indent=1) + "\n")
 
 
+def print_table(runs: list[dict], targets: dict[str, dict], names: list[str]) -> None:
+    """Per workload and configuration: the reliable value, at each batch size measured."""
+    for name in names:
+        workload = WORKLOADS[name]
+        direction = workload.target.direction
+        target = targets.get(name)
+        print(f"\n{name}: target {target['metric']} {target['value']}" if target else name)
+        for batch_size in (workload.batch_size, workload.batch_size * BATCH_FACTOR):
+            for (optimizer, rate), seeded in sorted(
+                configurations(runs, workload, batch_size).items()
+            ):
+                bests = ", ".join(f"{r['best']:.4g}" for r in sorted(seeded, key=key_of))
+                value = reliable_value(seeded, direction) if len(seeded) >= SEEDS else None
+                steps = (
+                    [first_step(r["curve"], target["value"], direction) for r in seeded]
+                    if target
+                    else []
+                )
+                shown = f"{value:.4g}" if value is not None else "-"
+                print(
+                    f"  {optimizer:13s} {rate:<6g} batch {batch_size:<4d} reliable {shown:7s}"
+                    f" seeds [{bests}] steps to target {steps}"
+                )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
-    parser.add_argument("--seeds", type=int, default=5, help="seeds of the best configuration")
+    parser.add_argument("--jobs", type=int, default=1, help="trainings at once (one thread each)")
     parser.add_argument("--table-only", action="store_true", help="only use stored results")
     args = parser.parse_args()
     runs = load_runs()
     targets = json.loads(RESULTS.read_text()).get("targets", {}) if RESULTS.exists() else {}
 
-    def run_once(workload: Workload, optimizer: str, rate: float, seed: int) -> None:
+    def run_all(wanted: list[tuple]) -> None:
         nonlocal runs
-        key = (workload.name, optimizer, rate, seed)
-        if any((r["workload"], r["optimizer"], r["rate"], r["seed"]) == key for r in runs):
+        done = {key_of(r) for r in runs}
+        wanted = [job for job in wanted if job not in done]
+        if args.table_only or not wanted:
             return
-        if args.table_only:
-            return
-        record = measure(workload, optimizer, rate, seed)
-        print(
-            f"{workload.name:20s} {optimizer:13s} {rate:<7g} seed {seed}: best "
-            f"{record['best']:.4f} ({record['seconds']:.0f} s)",
-            flush=True,
-        )
-        runs = [*load_runs(), record]
-        save(runs, targets)
+        if args.jobs > 1:
+            os.environ.update(SINGLE_THREADED)
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.jobs, mp_context=context) as pool:
+            futures = [pool.submit(measure, *job) for job in wanted]
+            for future in futures:
+                record = future.result()
+                print(
+                    f"{record['workload']:20s} {record['optimizer']:13s} {record['rate']:<6g} "
+                    f"batch {record['batch_size']:<4d} seed {record['seed']}: best "
+                    f"{record['best']:.4f} ({record['seconds']:.0f} s)",
+                    flush=True,
+                )
+                runs.append(record)
+                save(runs, targets)
 
+    run_all(
+        [
+            (name, optimizer, rate, seed, WORKLOADS[name].batch_size)
+            for name in args.workloads
+            for optimizer, rates in GRID.items()
+            for rate in rates
+            for seed in range(SEEDS)
+        ]
+    )
+    larger = []
     for name in args.workloads:
         workload = WORKLOADS[name]
-        for optimizer, rates in GRID.items():
-            for rate in rates:
-                run_once(workload, optimizer, rate, 0)
-        first = [r for r in runs if r["workload"] == name and r["seed"] == 0]
-        if not first:
-            continue
-        pick = max if workload.target.direction == "up" else min
-        best = pick(first, key=lambda r: r["best"])
-        for seed in range(1, args.seeds):
-            run_once(workload, best["optimizer"], best["rate"], seed)
-        target = target_of(workload, runs, args.seeds)
+        for optimizer in GRID:
+            best = best_configuration(runs, workload, optimizer)
+            if best is not None:
+                larger += [
+                    (name, optimizer, best[1], seed, workload.batch_size * BATCH_FACTOR)
+                    for seed in range(SEEDS)
+                ]
+    run_all(larger)
+    for name in args.workloads:
+        target = target_of(WORKLOADS[name], runs)
         if target is not None:
             targets[name] = target
-            save(runs, targets)
-            write_targets({name: target})
-            print(f"{name}: target {target['metric']} {target['value']} from {target['from']}")
-    for name, target in targets.items():
-        print(
-            f"{name:20s} {target['metric']:13s} {target['mode']} {target['value']:<7g} "
-            f"{target['from']['optimizer']} {target['from']['rate']:g}: steps "
-            f"{target['steps_to_target']}"
-        )
+    save(runs, targets)
+    write_targets({name: targets[name] for name in args.workloads if name in targets})
+    print_table(runs, targets, args.workloads)
 
 
 if __name__ == "__main__":

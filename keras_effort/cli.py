@@ -181,7 +181,8 @@ def _parser() -> argparse.ArgumentParser:
         type=_figure_path,
         default=Path("bench_profile.png"),
         metavar="FILE",
-        help="the performance profile figure (bench_profile.png; needs matplotlib)",
+        help="the performance profile figure (bench_profile.png; needs matplotlib); the "
+        "optimizer x rate heat maps go beside it, as bench_profile_rates.png",
     )
     bench.add_argument("--list", action="store_true", help="list the workloads and optimizers")
     bench.add_argument("--quiet", action="store_true", help="no progress display")

@@ -10,7 +10,7 @@ import pytest
 from keras_effort.cli import main
 from keras_effort.effort import performance_profile, profile_score
 from keras_effort.ledger import Attempt, Ledger
-from keras_effort.report.suite import suite_efforts, suite_rows
+from keras_effort.report.suite import suite_efforts, suite_grid, suite_rows
 from keras_effort.workloads import bench as bench_module
 from keras_effort.workloads.optimizers import make_optimizer, resolve_optimizer
 
@@ -82,6 +82,28 @@ def test_suite_summaries_take_medians_and_each_optimizer_at_its_best_rate():
     assert seconds == {"x": [1.0], "y": [8.0]}
 
 
+def test_suite_grid_counts_each_optimizer_and_rate_cell():
+    attempts = [
+        bench_attempt("x", "w1", 0.1, 0, 10, True),
+        bench_attempt("x", "w1", 0.1, 1, 30, True),
+        bench_attempt("x", "w1", 0.1, 2, 100, False),
+        bench_attempt("x", "w1", 0.01, 0, 100, False),
+        bench_attempt("y", "w1", 0.01, 0, 20, True, seconds=8.0),
+        bench_attempt("y", "w2", 1.0, 0, 5, True),
+    ]
+    optimizers, rates, cells = suite_grid(attempts, "w1")
+    assert optimizers == ["x", "y"] and rates == [0.01, 0.1]
+    assert cells[0][1] == (3, 2, 20.0)  # x at 0.1: 2 of 3 reached, median of 10 and 30
+    assert cells[0][0][:2] == (1, 0) and math.isnan(cells[0][0][2])
+    assert cells[1][0] == (1, 1, 20.0)
+    assert cells[1][1][:2] == (0, 0)  # y never ran 0.1 on w1
+    _, _, seconds = suite_grid(attempts, "w1", "seconds")
+    assert seconds[1][0] == (1, 1, 8.0)
+    # Rows and columns can be fixed, so that every workload's map has the same ones.
+    _, rates, cells = suite_grid(attempts, "w2", optimizers=["x", "y"], rates=[0.1, 1.0])
+    assert rates == [0.1, 1.0] and cells[0][0][:2] == (0, 0) and cells[1][1] == (1, 1, 5.0)
+
+
 def test_optimizers_resolve_by_name_or_import_path():
     import keras
 
@@ -113,10 +135,13 @@ def test_smoke_bench_runs_into_a_ledger_and_resumes_without_repeating(
         assert attempt.run == "rate=0.001:seed=0"
         assert attempt.steps == 20 and attempt.budget == 20
         assert attempt.config["optimizer"] == "adam" and attempt.config["step_ratio"] > 0
+        assert attempt.config["load_average"] >= 0
         assert attempt.samples == 20 * attempt.config["batch_size"]
     assert figure.stat().st_size > 0
+    assert (tmp_path / "profile_rates.png").stat().st_size > 0
     output = capsys.readouterr().out
     assert "friedman_mlp" in output and "score in seconds" in output
+    assert "load average" in output and "{" not in output.splitlines()[0]
 
     def no_training(*args, **kwargs):
         raise AssertionError("a finished run was trained again")

@@ -27,6 +27,7 @@ from keras_effort.report.suite import (
     SUITE_COLUMNS,
     UNITS,
     bench_attempts,
+    plot_suite_heatmaps,
     plot_suite_profile,
     suite_cells,
     suite_efforts,
@@ -225,6 +226,9 @@ def _suite_section(attempts: list[Attempt]) -> list[str]:
             f"[1, 4], divided by 3, over the {len(workloads)} workloads every optimizer ran.</p>"
         )
         parts.append(_figure(plot_suite_profile(attempts), "performance profiles of the suite"))
+    parts.append(
+        _figure(plot_suite_heatmaps(attempts), "runs that reached the target, optimizer x rate")
+    )
     parts.append("</section>")
     return parts
 

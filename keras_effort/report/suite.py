@@ -279,6 +279,132 @@ def plot_suite_profile(
     return figure
 
 
+def suite_grid(
+    attempts: Sequence[Attempt],
+    workload: str,
+    unit: str = "steps",
+    optimizers: Sequence[str] | None = None,
+    rates: Sequence[float] | None = None,
+) -> tuple[list[str], list[float], list[list[tuple[int, int, float]]]]:
+    """One workload's optimizer x rate grid: runs, successes and median effort per cell.
+
+    Args:
+        attempts: a ledger's attempts (those of `keras-effort bench` are used).
+        workload: the workload's name.
+        unit: `"steps"` or `"seconds"`.
+        optimizers: the grid's rows (default: the optimizers run on `workload`).
+        rates: its columns (default: the rates run on `workload`, ascending).
+
+    Returns:
+        `(optimizers, rates, cells)`: `cells[i][j]` is `(runs, reached, median)` of optimizer
+        `i` at rate `j`, the median over the runs that reached the target (`nan` when none
+        did, `(0, 0, nan)` when the cell was not run).
+
+    Raises:
+        ValueError: for an unknown unit.
+    """
+    if unit not in UNITS:
+        raise ValueError(f"`unit` must be one of {UNITS}, got {unit!r}")
+    mine = [a for a in bench_attempts(attempts) if a.config["workload"] == workload]
+    optimizers = list(optimizers or dict.fromkeys(a.config["optimizer"] for a in mine))
+    rates = list(rates or sorted({float(a.config["rate"]) for a in mine}))
+    cells = []
+    for optimizer in optimizers:
+        row = []
+        for rate in rates:
+            runs = [
+                a for a in mine
+                if a.config["optimizer"] == optimizer and float(a.config["rate"]) == rate
+            ]
+            efforts = [_effort(a, unit) for a in runs if a.reached]
+            efforts = [e for e in efforts if math.isfinite(e)]
+            median = float(np.median(efforts)) if efforts else math.nan
+            row.append((len(runs), sum(a.reached for a in runs), median))
+        cells.append(row)
+    return optimizers, rates, cells
+
+
+def plot_suite_heatmaps(
+    attempts: Sequence[Attempt], unit: str = "steps", columns: int = 4
+) -> Figure:
+    """Per workload, an optimizer x rate heat map of the runs that reached the target.
+
+    Each cell shows `reached/runs` and the median effort of the runs that reached the target;
+    its colour is that median over the best cell's of the workload, on a log scale from 1 to
+    4 (AlgoPerf's profile range; beyond 4 it is drawn as 4). A cell where no run reached the
+    target is grey.
+
+    Args:
+        attempts: a ledger's attempts.
+        unit: `"steps"` or `"seconds"`.
+        columns: heat maps per row of the figure.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: when the attempts hold no benchmark runs, or for an unknown unit.
+    """
+    try:
+        from matplotlib.colors import LogNorm
+        from matplotlib.figure import Figure
+    except ImportError as error:
+        raise ImportError(
+            'keras_effort.report plots need matplotlib: pip install "keras-effort[plot]"'
+        ) from error
+    bench = bench_attempts(attempts)
+    if not bench:
+        raise ValueError("`attempts` hold no runs of `keras-effort bench`")
+    workloads = list(dict.fromkeys(a.config["workload"] for a in bench))
+    every = list(dict.fromkeys(a.config["optimizer"] for a in bench))
+    every_rate = sorted({float(a.config["rate"]) for a in bench})
+    grids = [suite_grid(bench, workload, unit, every, every_rate) for workload in workloads]
+    height, width = len(every), len(every_rate)
+    columns = min(columns, len(workloads))
+    rows = -(-len(workloads) // columns)
+    figure = Figure(
+        figsize=(columns * (1.0 + 0.75 * width) + 1.5, rows * (0.9 + 0.32 * height)),
+        layout="constrained",
+    )
+    norm = LogNorm(1.0, 4.0)
+    image = None
+    for index, (workload, (optimizers, rates, cells)) in enumerate(
+        zip(workloads, grids, strict=True)
+    ):
+        ax = figure.add_subplot(rows, columns, index + 1)
+        medians = np.array([[median for _, _, median in row] for row in cells])
+        best = np.nanmin(medians) if np.isfinite(medians).any() else math.nan
+        ratio = np.clip(medians / best, 1.0, 4.0)
+        ax.set_facecolor("0.85")
+        image = ax.imshow(
+            np.ma.masked_invalid(ratio), cmap="viridis_r", norm=norm, aspect="auto"
+        )
+        for i, row in enumerate(cells):
+            for j, (runs, reached, median) in enumerate(row):
+                if runs == 0:
+                    continue
+                text = f"{reached}/{runs}"
+                if math.isfinite(median):
+                    text += f" {median:.0f}" if unit == "steps" else f" {median:.1f}"
+                # viridis_r is light near 1 and dark towards 4.
+                light = not math.isfinite(median) or median / best < 1.6
+                ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                        color="black" if light else "white")
+        ax.set_xticks(range(len(rates)), [f"{r:g}" for r in rates], fontsize=7)
+        ax.set_yticks(range(len(optimizers)), optimizers if index % columns == 0 else [],
+                      fontsize=7)
+        ax.set_xlabel("learning rate", fontsize=8)
+        ax.set_title(workload, fontsize=9)
+    colorbar = figure.colorbar(image, ax=figure.axes, shrink=0.6, aspect=30)
+    colorbar.set_label(f"median {unit} to target / the workload's best cell", fontsize=8)
+    colorbar.set_ticks([1, 1.5, 2, 3, 4], labels=["1", "1.5", "2", "3", ">=4"])
+    figure.suptitle(
+        f"Runs that reached the target, and their median {unit} (grey: none reached it)",
+        fontsize=10,
+    )
+    return figure
+
+
 def _key(attempt: Attempt) -> tuple[str, str]:
     return attempt.config["optimizer"], attempt.config["workload"]
 

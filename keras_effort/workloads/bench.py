@@ -13,7 +13,6 @@ import dataclasses
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import keras
 
@@ -132,7 +131,8 @@ def run_bench(
             job.seed,
             on_steps=on_steps,
             experiment=_prefix(plan.smoke) + job.experiment.removeprefix("bench:"),
-            config={"step_ratio": ratios[workload.name]},
+            # The load as the run starts: seconds move with it on a shared machine.
+            config={"step_ratio": ratios[workload.name], "load_average": _load_average()},
         )
         ledger.add(record)
         records.append(record)
@@ -157,10 +157,18 @@ def step_ratio(optimizer: str, workload: Workload, rate: float) -> float:
     return best["optimizer"] / best["adam"]
 
 
-def machine_load() -> dict[str, Any]:
-    """The load under which seconds were measured (noted with the results)."""
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    return {"cpus": os.cpu_count(), "load_average": load, "backend": keras.backend.backend()}
+def machine_load() -> str:
+    """The machine and its load, under which seconds were measured (printed with results)."""
+    load = (
+        "load average " + " / ".join(f"{x:.2f}" for x in os.getloadavg()) + " (1, 5, 15 min)"
+        if hasattr(os, "getloadavg")
+        else "load unknown"
+    )
+    return f"{os.cpu_count()} CPUs, {load}, Keras backend {keras.backend.backend()}"
+
+
+def _load_average() -> float | None:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
 def _prefix(smoke: bool) -> str:

@@ -20,6 +20,7 @@ from rich.table import Table
 from keras_effort.ledger import Ledger, LedgerError
 from keras_effort.report.suite import (
     UNITS,
+    plot_suite_heatmaps,
     plot_suite_profile,
     scores_rich_table,
     suite_efforts,
@@ -89,7 +90,13 @@ def bench_command(args: argparse.Namespace, console: Console) -> int:
         return 0
     args.plot.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.plot, dpi=120)
-    console.print(f"profile written to {args.plot}", soft_wrap=True, markup=False)
+    heatmaps = args.plot.with_name(f"{args.plot.stem}_rates{args.plot.suffix}")
+    plot_suite_heatmaps(attempts).savefig(heatmaps, dpi=120)
+    console.print(
+        f"profile written to {args.plot}, optimizer x rate heat maps to {heatmaps}",
+        soft_wrap=True,
+        markup=False,
+    )
     return 0
 
 
