@@ -24,6 +24,7 @@ trainings at once, which on small models is faster than one two-threaded trainin
     nice -n 10 python benchmarks/suite_targets.py --jobs 2
     python benchmarks/suite_targets.py --workloads digits_conv_gap
     python benchmarks/suite_targets.py --table-only     # the stored results, and write targets
+    python benchmarks/suite_targets.py --table-only --markdown   # and the docs' table
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ import json
 import math
 import multiprocessing
 import os
+import statistics
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -217,11 +219,47 @@ def print_table(runs: list[dict], targets: dict[str, dict], names: list[str]) ->
                 )
 
 
+def markdown_table(runs: list[dict], targets: dict[str, dict], names: list[str]) -> str:
+    """The docs' table: per workload its target, where it came from, and the batch-size check."""
+    lines = [
+        "| workload | target | best configuration | its 5 seeds' best values | seeds reaching "
+        f"| median steps to it | best rates at {BATCH_FACTOR}x the batch: value {RELIABLE} of "
+        f"{SEEDS} seeds reach |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in names:
+        target = targets.get(name)
+        if target is None:
+            continue
+        workload = WORKLOADS[name]
+        direction = workload.target.direction
+        steps = [s for s in target["steps_to_target"] if s is not None]
+        median = statistics.median(steps) if steps else None
+        source = target["from"]
+        optimizer = "Adam" if source["optimizer"] == "adam" else "SGD m0.9"
+        larger = []
+        for (other, rate), seeded in sorted(
+            configurations(runs, workload, workload.batch_size * BATCH_FACTOR).items()
+        ):
+            if len(seeded) >= SEEDS:
+                label = "Adam" if other == "adam" else "SGD m0.9"
+                larger.append(f"{label} {rate:g}: {reliable_value(seeded, direction):.4g}")
+        sign = ">=" if target["mode"] == "max" else "<="
+        lines.append(
+            f"| `{name}` | {target['metric']} {sign} {target['value']:g} | {optimizer}, "
+            f"{source['rate']:g} | {', '.join(f'{v:.4g}' for v in target['seed_bests'])} | "
+            f"{len(steps)}/{len(target['steps_to_target'])} | "
+            f"{'-' if median is None else f'{median:g}'} | {'; '.join(larger) or '-'} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
     parser.add_argument("--jobs", type=int, default=1, help="trainings at once (one thread each)")
     parser.add_argument("--table-only", action="store_true", help="only use stored results")
+    parser.add_argument("--markdown", action="store_true", help="also print the docs' table")
     args = parser.parse_args()
     runs = load_runs()
     targets = json.loads(RESULTS.read_text()).get("targets", {}) if RESULTS.exists() else {}
@@ -275,6 +313,8 @@ def main() -> None:
     save(runs, targets)
     write_targets({name: targets[name] for name in args.workloads if name in targets})
     print_table(runs, targets, args.workloads)
+    if args.markdown:
+        print(markdown_table(runs, targets, args.workloads))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ class DivergenceEvent:
         new_learning_rate: the learning rate after the cut, or `None` when the rate is a
             schedule (not cut).
         reason: why the guard rolled back: `"not finite"`, `"exploded"` (above `explosion`
-            times the reference) or `"dead"` (flat at the chance level after a spike).
+            times the reference) or `"dead"` (no better than chance after a spike).
     """
 
     step: int
@@ -40,7 +40,7 @@ class DivergenceEvent:
 # A look whose loss is this many times the running average is a spike: the guard stops
 # trusting new snapshots until the loss is back below where it was.
 _SPIKE = 2.0
-# A loss within this fraction of the chance level counts as "at chance".
+# A loss above the chance level less this fraction counts as "at chance" (no better).
 _CHANCE_BAND = 0.05
 # A network is recovered once its running average is this far below the chance level.
 _BELOW_CHANCE = 0.9
@@ -60,16 +60,19 @@ class DivergenceGuard(keras.callbacks.Callback):
       cross-entropy loss instead (`ln(classes)`, or `ln 2` for binary cross-entropy), so a
       first step that wrecks the network is still caught;
     - **dead**: after a spike (a rollback, a loss twice the running average, or a rise back
-      to the chance level from clearly below it), the loss stayed within 5% of the chance
-      level for `2 * every` steps while the weights moved further from the last good
-      snapshot than that snapshot's own norm: a huge step killed the network (its ReLUs
-      output zero and it predicts one distribution whatever the input), a state no rate cut
-      revives. Only for cross-entropy losses, whose chance level is known, and balanced
-      classes.
+      to the chance level from clearly below it), the loss stayed at the chance level or
+      above it (no more than 5% below) for `2 * every` steps while the weights moved
+      further from the last good snapshot than that snapshot's own norm: a huge step killed
+      the network (its ReLUs output zero and it predicts one distribution whatever the
+      input, or one confident wrong answer), a state no rate cut revives. Only for
+      cross-entropy losses, whose chance level is known, and balanced classes.
 
     A rollback restores the weights and the optimizer state of the last good snapshot (one
     whose own batch loss, computed before its update, was healthy, and taken before any
-    spike the network has not recovered from), multiplies the learning rate by `factor`,
+    spike the network has not recovered from), multiplies the learning rate by `factor`
+    (by `factor**k` at the k-th rollback in a row with no look between them whose loss was
+    finite and below the chance level, so that
+    a rate thousands of times too large comes down in a few rollbacks instead of a dozen),
     restarts the epoch's running metrics (so that the bad batch does not stay in them),
     records a `DivergenceEvent` in `events`, prints one line saying what it did (unless
     `verbose=0`) and tells its listeners. When rollbacks recur after healthy training
@@ -84,7 +87,8 @@ class DivergenceGuard(keras.callbacks.Callback):
 
     Args:
         every: steps between snapshots, an int >= 1. Defaults to `20`.
-        factor: multiplier of the learning rate after a rollback, in (0, 1). Defaults to `0.5`.
+        factor: multiplier of the learning rate after a rollback, in (0, 1); its k-th power
+            after k rollbacks in a row. Defaults to `0.5`.
         explosion: a loss this many times its reference is a divergence, a float > 1.
             Defaults to `10.0`.
         max_events: stop training after this many rollbacks (`None`: never). Defaults to
@@ -134,6 +138,7 @@ class DivergenceGuard(keras.callbacks.Callback):
         self._suspect: float | None = None  # the running average before an unhealed spike
         self._at_chance_since: int | None = None  # start of the run of looks at chance
         self._healthy_steps = 0  # steps of the healthy looks since the last rollback
+        self._in_a_row = 0  # rollbacks since the last healthy look
         self._data_suspects = 0  # rollbacks on a non-finite loss after healthy training
         self._last_step = -1
 
@@ -195,7 +200,9 @@ class DivergenceGuard(keras.callbacks.Callback):
         if self._suspect is None and previous is not None and loss > _SPIKE * previous:
             self._suspect = previous
         chance = self._chance
-        at_chance = chance is not None and abs(loss - chance) <= _CHANCE_BAND * chance
+        # No better than a uniform prediction: flat at the chance level, or a network stuck
+        # on a confident wrong answer above it.
+        at_chance = chance is not None and loss >= (1.0 - _CHANCE_BAND) * chance
         if at_chance and self._best is not None and self._best < _BELOW_CHANCE * chance:
             self._suspect = self._best if self._suspect is None else self._suspect
         if not at_chance:
@@ -203,6 +210,8 @@ class DivergenceGuard(keras.callbacks.Callback):
         elif self._at_chance_since is None:
             self._at_chance_since = look_start
         self._healthy_steps += step - look_start
+        if not at_chance:  # progress: a loss at the chance level learns nothing yet
+            self._in_a_row = 0
         self._average = loss if previous is None else 0.9 * previous + 0.1 * loss
         self._best = self._average if self._best is None else min(self._best, self._average)
         if self._suspect is not None:
@@ -230,9 +239,11 @@ class DivergenceGuard(keras.callbacks.Callback):
         for variable, value in zip(_restorable(optimizer), optimizer_state, strict=True):
             variable.assign(value)
         rate = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        self._in_a_row += 1
+        cut = self.factor**self._in_a_row
         try:
-            optimizer.learning_rate = rate * self.factor
-            new_rate: float | None = rate * self.factor
+            optimizer.learning_rate = rate * cut
+            new_rate: float | None = rate * cut
         except TypeError:  # a LearningRateSchedule cannot be assigned a value
             new_rate = None
             if not any(event.new_learning_rate is None for event in self.events):
@@ -263,7 +274,10 @@ class DivergenceGuard(keras.callbacks.Callback):
         if event.reason == "exploded":
             why = f"above {self.explosion:g} x its reference {self._best:.4g}"
         elif event.reason == "dead":
-            why = f"flat at the chance level {self._chance:.4g} after a huge step: a dead network"
+            why = (
+                f"no better than the chance level {self._chance:.4g} after a huge step: "
+                "a dead network"
+            )
         else:
             why = "not finite"
         rate = (
