@@ -357,4 +357,3 @@ def _restorable(optimizer: keras.optimizers.Optimizer) -> list:
     """The optimizer's variables except its step counter, which keeps counting work done."""
     counter = optimizer.iterations.path
     return [v for v in optimizer.variables if v.path != counter]
-

@@ -71,8 +71,7 @@ def bench_attempts(attempts: Sequence[Attempt]) -> list[Attempt]:
     return [
         a
         for a in attempts
-        if a.experiment.startswith(PREFIXES)
-        and {"optimizer", "rate", "workload"} <= set(a.config)
+        if a.experiment.startswith(PREFIXES) and {"optimizer", "rate", "workload"} <= set(a.config)
     ]
 
 
@@ -313,7 +312,8 @@ def suite_grid(
         row = []
         for rate in rates:
             runs = [
-                a for a in mine
+                a
+                for a in mine
                 if a.config["optimizer"] == optimizer and float(a.config["rate"]) == rate
             ]
             efforts = [_effort(a, unit) for a in runs if a.reached]
@@ -376,9 +376,7 @@ def plot_suite_heatmaps(
         best = np.nanmin(medians) if np.isfinite(medians).any() else math.nan
         ratio = np.clip(medians / best, 1.0, 4.0)
         ax.set_facecolor("0.85")
-        image = ax.imshow(
-            np.ma.masked_invalid(ratio), cmap="viridis_r", norm=norm, aspect="auto"
-        )
+        image = ax.imshow(np.ma.masked_invalid(ratio), cmap="viridis_r", norm=norm, aspect="auto")
         for i, row in enumerate(cells):
             for j, (runs, reached, median) in enumerate(row):
                 if runs == 0:
@@ -388,11 +386,19 @@ def plot_suite_heatmaps(
                     text += f" {median:.0f}" if unit == "steps" else f" {median:.1f}"
                 # viridis_r is light near 1 and dark towards 4.
                 light = not math.isfinite(median) or median / best < 1.6
-                ax.text(j, i, text, ha="center", va="center", fontsize=7,
-                        color="black" if light else "white")
+                ax.text(
+                    j,
+                    i,
+                    text,
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="black" if light else "white",
+                )
         ax.set_xticks(range(len(rates)), [f"{r:g}" for r in rates], fontsize=7)
-        ax.set_yticks(range(len(optimizers)), optimizers if index % columns == 0 else [],
-                      fontsize=7)
+        ax.set_yticks(
+            range(len(optimizers)), optimizers if index % columns == 0 else [], fontsize=7
+        )
         ax.set_xlabel("learning rate", fontsize=8)
         ax.set_title(workload, fontsize=9)
     colorbar = figure.colorbar(image, ax=figure.axes, shrink=0.6, aspect=30)

@@ -1,0 +1,77 @@
+"""The effort suite's results in a ledger, as the docs show them: Markdown tables and figures.
+
+Reads the runs `keras-effort bench` wrote into LEDGER (only the named optimizers, default all),
+prints the per-workload table and the profile scores in steps and seconds as Markdown, draws
+the performance profiles and the optimizer x rate heat maps, and exports the runs as JSON (the
+record kept in benchmarks/results/).
+
+    python benchmarks/suite_report.py suite.sqlite --optimizers adam autorate_adam \\
+        --profile docs/images/effort_suite_profile.png --json benchmarks/results/suite_runs.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from keras_effort.ledger import Ledger
+from keras_effort.report.suite import (
+    SUITE_COLUMNS,
+    UNITS,
+    bench_attempts,
+    plot_suite_heatmaps,
+    plot_suite_profile,
+    suite_cells,
+    suite_efforts,
+    suite_rows,
+    suite_scores,
+)
+
+
+def markdown(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("ledger")
+    parser.add_argument("--optimizers", nargs="+", help="only these (default: all)")
+    parser.add_argument("--profile", type=Path, help="write the profiles here")
+    parser.add_argument("--heatmaps", type=Path, help="write the heat maps here")
+    parser.add_argument("--json", type=Path, help="export the runs here")
+    args = parser.parse_args()
+    attempts = bench_attempts(Ledger(args.ledger, read_only=True).attempts())
+    if args.optimizers:
+        order = {name: index for index, name in enumerate(args.optimizers)}
+        attempts = [a for a in attempts if a.config["optimizer"] in order]
+        attempts.sort(key=lambda a: order[a.config["optimizer"]])
+    print(markdown(list(SUITE_COLUMNS), suite_cells(suite_rows(attempts))))
+    scores = {}
+    for unit in UNITS:
+        _, efforts = suite_efforts(attempts, unit)
+        scores[unit] = suite_scores(efforts)
+    print()
+    print(
+        markdown(
+            ["optimizer (best rate per workload)", "score in steps", "score in seconds"],
+            [
+                [name, f"{scores['steps'][name]:.3f}", f"{scores['seconds'][name]:.3f}"]
+                for name in scores["steps"]
+            ],
+        )
+    )
+    if args.profile:
+        plot_suite_profile(attempts).savefig(args.profile, dpi=120)
+    if args.heatmaps:
+        plot_suite_heatmaps(attempts).savefig(args.heatmaps, dpi=120)
+    if args.json:
+        runs = [dataclasses.asdict(a) for a in attempts]
+        document = {"command": f"keras-effort bench OPTIMIZER --ledger {args.ledger}", "runs": runs}
+        args.json.write_text(json.dumps(document, indent=1, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
