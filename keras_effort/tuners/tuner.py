@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 import json
 import math
@@ -238,7 +239,12 @@ class EffortTuner(keras_tuner.Tuner):
                 for variable, value in zip(_optimizer_variables(model), initial_state, strict=True):
                     variable.assign(value)
             return model
+        unkept = self._last_model is not None and all(
+            kept is not self._last_model[1] for kept in self._kept_models.values()
+        )
         self._last_model = None
+        if unkept:
+            gc.collect()  # the last model, traced and not kept, is let go: free it first
         built = self._try_build(hp)
         key = _graph_key(built)
         model = self._kept_models.pop(key, built) if key is not None else built
@@ -255,8 +261,9 @@ class EffortTuner(keras_tuner.Tuner):
                     variable.assign(value)
         if key is not None:
             self._kept_models[key] = model
-            while len(self._kept_models) > _KEPT_MODELS:
+            if len(self._kept_models) > _KEPT_MODELS:
                 self._kept_models.popitem(last=False)
+                gc.collect()  # the least recently used model, traced, is let go
         self._last_model = (configuration, model, initial_state)
         return model
 
@@ -265,14 +272,15 @@ class EffortTuner(keras_tuner.Tuner):
         return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
     def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        """KerasTuner's model build and checks, with one full garbage collection, not two.
+        """KerasTuner's model build and checks, without its full garbage collections.
 
         KerasTuner runs `gc.collect()` before every model and clears the session, which runs
         another; on a TensorFlow heap each full collection takes a share of a short trial (see
-        docs/tuner.md). The session's clearing collects once; skipping that too leaves the
-        old models' cycles to Python's own collector, which then runs amid the next tracing.
+        docs/tuner.md). The session is cleared without one (its layer names start afresh, so
+        two builds of one graph have equal configs); `_model_of` collects when it lets a
+        traced model go, which is when there is much to free.
         """
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         model = self._build_hypermodel(hp)
         if not isinstance(model, keras.Model):
             raise keras_tuner.errors.FatalTypeError(
