@@ -2,7 +2,9 @@
 
 The search runs as `tuner_comparison.py`'s `main` runs it (one inter-op thread, start-up
 objects frozen out of the garbage collector), at the task's tuning budget in steps, without
-the re-measurement. Prints one JSON line: tuner, seed, steps, seconds, the load average.
+the re-measurement. Prints one JSON line: tuner, seed, steps, wall seconds, the process's CPU
+seconds (less sensitive than wall seconds to other programs on a shared machine), the load
+average at the start and the end.
 
     python benchmarks/tuner_profile.py --tuner "EffortSearch (staged)" --seed 0
     python benchmarks/tuner_profile.py --tuner optuna --seed 0
@@ -42,7 +44,7 @@ def main() -> None:
     trajectory = tc.Trajectory(counter)
     profiler = cProfile.Profile() if args.profile else None
     load = os.getloadavg()[0]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     with tempfile.TemporaryDirectory() as directory:
         if profiler:
             profiler.enable()
@@ -54,12 +56,14 @@ def main() -> None:
             profiler.disable()
             profiler.dump_stats(args.profile)
     seconds = time.perf_counter() - started
+    cpu_seconds = time.process_time() - cpu_started
     row = {
         "tuner": args.tuner,
         "task": args.task,
         "seed": args.seed,
         "steps": counter.total,
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu_seconds, 1),
         "load": [round(load, 1), round(os.getloadavg()[0], 1)],
     }
     print(json.dumps(row))

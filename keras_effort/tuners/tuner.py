@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import inspect
 import json
 import math
 import os
 import time
 import warnings
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -30,6 +32,9 @@ from keras_effort.tuners.plan import EXECUTIONS, MAX_SECONDS, MAX_STEPS, SEED
 _CHECKS_PER_EXECUTION = 20
 # Seconds a worker waits before asking again when the chief answers IDLE.
 _IDLE_WAIT = 1.0
+# Built models kept for reuse, each with its traced functions: a staged search's probes move
+# mostly the learning rate, so a few models of recent graphs serve most of its configurations.
+_KEPT_MODELS = 4
 
 
 class EffortTuner(keras_tuner.Tuner):
@@ -104,7 +109,10 @@ class EffortTuner(keras_tuner.Tuner):
         self.check_every = check_every
         self.validation_batch_size = validation_batch_size
         self._target_checked = False
+        # The last configuration, its model and its optimizer's initial state.
         self._last_model: tuple[dict[str, Any], keras.Model, list[Any]] | None = None
+        # Models by `_graph_key`, the most recently used last.
+        self._kept_models: OrderedDict[str, keras.Model] = OrderedDict()
 
     @property
     def search_id(self) -> str:
@@ -211,14 +219,18 @@ class EffortTuner(keras_tuner.Tuner):
         return self.effort_oracle.trial_results(attempts)
 
     def _model_of(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        """A model of `hp`'s configuration, its optimizer in the state it was built with.
+        """A model of `hp`'s configuration, its weights and optimizer as freshly built.
 
-        The last configuration's model is kept, so its traced train and test functions serve
-        every execution of a trial and the next trial of the same configuration (a probe's
-        confirmation, an anchor's bridge): tracing is most of a short trial's time.
-        `Restarts` gives each execution fresh weights from its own seed. The hypermodel's
-        `build` is taken to depend on the configuration, not on the oracle's `effort/*`
-        budget values.
+        Tracing the train and test functions is most of a short trial's time, so built models
+        are reused. The last configuration's model serves every execution of a trial and the
+        next trial of the same configuration (a probe's confirmation, an anchor's bridge)
+        without a build: `Restarts` gives each execution fresh weights from its own seed. A
+        new configuration is built, and if one of the last few models kept has the same graph
+        (`_graph_key`: the configurations differ only in the learning rate, or in what only
+        `fit` reads, such as the batch size), that model takes the new one's weights,
+        learning rate and optimizer state, and is used instead, its traced functions with it.
+        The hypermodel's `build` is taken to depend on the configuration, not on the
+        oracle's `effort/*` budget values.
         """
         configuration = space.configuration(hp.values)
         if self._last_model is not None and self._last_model[0] == configuration:
@@ -227,10 +239,31 @@ class EffortTuner(keras_tuner.Tuner):
                 for variable, value in zip(_optimizer_variables(model), initial_state, strict=True):
                     variable.assign(value)
             return model
-        self._last_model = None  # let the old model go before building the new one
-        model = self._try_build(hp)
+        unkept = self._last_model is not None and all(
+            kept is not self._last_model[1] for kept in self._kept_models.values()
+        )
+        self._last_model = None
+        if unkept:
+            gc.collect()  # the last model, traced and not kept, is let go: free it first
+        built = self._try_build(hp)
+        key = _graph_key(built)
+        model = self._kept_models.pop(key, built) if key is not None else built
         with self._strategy_scope():
-            initial_state = [keras.ops.convert_to_numpy(v) for v in _optimizer_variables(model)]
+            initial_state = [keras.ops.convert_to_numpy(v) for v in _optimizer_variables(built)]
+            if model is not built:
+                model.set_weights(built.get_weights())
+                rate = built.optimizer.learning_rate
+                if isinstance(rate, keras.Variable):
+                    # Through the setter, as a learning-rate callback would: an optimizer that
+                    # keeps state derived from the rate (HypergradientAdam) follows it.
+                    model.optimizer.learning_rate = keras.ops.convert_to_numpy(rate)
+                for variable, value in zip(_optimizer_variables(model), initial_state, strict=True):
+                    variable.assign(value)
+        if key is not None:
+            self._kept_models[key] = model
+            if len(self._kept_models) > _KEPT_MODELS:
+                self._kept_models.popitem(last=False)
+                gc.collect()  # the least recently used model, traced, is let go
         self._last_model = (configuration, model, initial_state)
         return model
 
@@ -239,14 +272,15 @@ class EffortTuner(keras_tuner.Tuner):
         return strategy.scope() if strategy is not None else contextlib.nullcontext()
 
     def _try_build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        """KerasTuner's model build and checks, with one full garbage collection, not two.
+        """KerasTuner's model build and checks, without its full garbage collections.
 
         KerasTuner runs `gc.collect()` before every model and clears the session, which runs
         another; on a TensorFlow heap each full collection takes a share of a short trial (see
-        docs/tuner.md). The session's clearing collects once; skipping that too leaves the
-        old models' cycles to Python's own collector, which then runs amid the next tracing.
+        docs/tuner.md). The session is cleared without one (its layer names start afresh, so
+        two builds of one graph have equal configs); `_model_of` collects when it lets a
+        traced model go, which is when there is much to free.
         """
-        keras.backend.clear_session()
+        keras.backend.clear_session(free_memory=False)
         model = self._build_hypermodel(hp)
         if not isinstance(model, keras.Model):
             raise keras_tuner.errors.FatalTypeError(
@@ -473,6 +507,37 @@ def _optimizer_variables(model: keras.Model) -> list[Any]:
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
     return list(optimizer.variables)
+
+
+def _graph_key(model: keras.Model) -> str | None:
+    """What a compiled model's traced functions depend on besides its variables' values.
+
+    Its class, config, build config, weights' paths, shapes and dtypes, and compile config
+    (loss, metrics, optimizer and its hyperparameters, steps per execution), less the
+    optimizer's learning rate when that is a variable, which traced steps read as one (Keras'
+    learning-rate callbacks assign it mid-training). As in Keras' saving, a model is taken to
+    be what its config and weights say. `None` when the model has no config, is not built
+    (its weights are made by its first `fit`) or is not compiled: such a model is not reused
+    across configurations.
+    """
+    compiled = model.get_compile_config()
+    if not compiled or model.optimizer is None or not model.built:
+        return None
+    try:
+        architecture = model.get_config()
+    except NotImplementedError:
+        return None
+    optimizer = compiled.get("optimizer")
+    if isinstance(optimizer, dict) and isinstance(model.optimizer.learning_rate, keras.Variable):
+        optimizer.get("config", {}).pop("learning_rate", None)
+    weights = [(w.path, tuple(w.shape), str(w.dtype)) for w in model.weights]
+    kind = f"{type(model).__module__}.{type(model).__qualname__}"
+    # `repr` of an object JSON cannot write: at worst two equal graphs are told apart.
+    return json.dumps(
+        [kind, architecture, model.get_build_config(), compiled, weights],
+        sort_keys=True,
+        default=repr,
+    )
 
 
 def _metric_names(model: keras.Model, data: Any) -> set[str]:
