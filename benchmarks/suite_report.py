@@ -1,12 +1,15 @@
 """The effort suite's results in a ledger, as the docs show them: Markdown tables and figures.
 
-Reads the runs `keras-effort bench` wrote into LEDGER (only the named optimizers, default all),
+Reads the runs `keras-effort bench` wrote into one or more ledgers, or a JSON export of an earlier
+report (only the named optimizers, default all),
 prints the per-workload table and the profile scores in steps and seconds as Markdown, draws
 the performance profiles and the optimizer x rate heat maps, and exports the runs as JSON (the
 record kept in benchmarks/results/).
 
     python benchmarks/suite_report.py suite.sqlite --optimizers adam autorate_adam \\
         --profile docs/images/effort_suite_profile.png --json benchmarks/results/suite_runs.json
+    python benchmarks/suite_report.py benchmarks/results/suite_runs.json more.sqlite \\
+        --json benchmarks/results/suite_runs.json      # add a new ledger's runs to the record
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from keras_effort.ledger import Ledger
+from keras_effort.ledger import Attempt, Ledger
 from keras_effort.report.suite import (
     SUITE_COLUMNS,
     UNITS,
@@ -35,15 +38,30 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
 
 
+def read_runs(source: Path) -> list[Attempt]:
+    """The attempts of a ledger file, or of a JSON export written by `--json`."""
+    if source.suffix == ".json":
+        fields = {field.name for field in dataclasses.fields(Attempt)}
+        runs = json.loads(source.read_text())["runs"]
+        return [Attempt(**{key: value for key, value in run.items() if key in fields}) for run in runs]
+    return list(Ledger(source, read_only=True).attempts())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("ledger")
+    parser.add_argument("sources", nargs="+", type=Path, help="ledgers or JSON exports")
     parser.add_argument("--optimizers", nargs="+", help="only these (default: all)")
     parser.add_argument("--profile", type=Path, help="write the profiles here")
     parser.add_argument("--heatmaps", type=Path, help="write the heat maps here")
     parser.add_argument("--json", type=Path, help="export the runs here")
     args = parser.parse_args()
-    attempts = bench_attempts(Ledger(args.ledger, read_only=True).attempts())
+    # A run recorded in two sources (a ledger and its earlier export) counts once.
+    unique = {
+        (run.experiment, run.run, run.attempt, run.target_metric): run
+        for source in reversed(args.sources)
+        for run in read_runs(source)
+    }
+    attempts = bench_attempts(list(unique.values()))
     if args.optimizers:
         order = {name: index for index, name in enumerate(args.optimizers)}
         attempts = [a for a in attempts if a.config["optimizer"] in order]
@@ -69,7 +87,7 @@ def main() -> None:
         plot_suite_heatmaps(attempts).savefig(args.heatmaps, dpi=120)
     if args.json:
         runs = [dataclasses.asdict(a) for a in attempts]
-        document = {"command": f"keras-effort bench OPTIMIZER --ledger {args.ledger}", "runs": runs}
+        document = {"command": "keras-effort bench OPTIMIZER --ledger LEDGER", "runs": runs}
         args.json.write_text(json.dumps(document, indent=1, default=str) + "\n")
 
 
