@@ -43,7 +43,7 @@ def read_runs(source: Path) -> list[Attempt]:
     if source.suffix == ".json":
         fields = {field.name for field in dataclasses.fields(Attempt)}
         runs = json.loads(source.read_text())["runs"]
-        return [Attempt(**{key: value for key, value in run.items() if key in fields}) for run in runs]
+        return [Attempt(**{key: run[key] for key in fields if key in run}) for run in runs]
     return list(Ledger(source, read_only=True).attempts())
 
 
