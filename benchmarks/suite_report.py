@@ -23,6 +23,7 @@ from keras_effort.ledger import Attempt, Ledger
 from keras_effort.report.suite import (
     SUITE_COLUMNS,
     UNITS,
+    SuiteRow,
     bench_attempts,
     plot_suite_heatmaps,
     plot_suite_profile,
@@ -38,6 +39,20 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join([*lines, *("| " + " | ".join(row) + " |" for row in rows)])
 
 
+def matrix(rows: list[SuiteRow]) -> str:
+    """Optimizers down, workloads across: runs that reached, rates with a success, median steps."""
+    workloads = list(dict.fromkeys(row.workload for row in rows))
+    cells: dict[str, dict[str, str]] = {}
+    for row in rows:
+        steps = "-" if row.median_steps is None else f"{row.median_steps:.0f}"
+        cell = f"{row.reached}/{row.runs}, {row.rates_reached}/{row.rates}, {steps}"
+        cells.setdefault(row.optimizer, {})[row.workload] = cell
+    return markdown(
+        ["optimizer", *(f"`{name}`" for name in workloads)],
+        [[name, *(mine.get(w, "") for w in workloads)] for name, mine in cells.items()],
+    )
+
+
 def read_runs(source: Path) -> list[Attempt]:
     """The attempts of a ledger file, or of a JSON export written by `--json`."""
     if source.suffix == ".json":
@@ -51,6 +66,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sources", nargs="+", type=Path, help="ledgers or JSON exports")
     parser.add_argument("--optimizers", nargs="+", help="only these (default: all)")
+    parser.add_argument(
+        "--matrix",
+        action="store_true",
+        help="one row per optimizer: runs reached, rates with a success, median steps",
+    )
     parser.add_argument("--profile", type=Path, help="write the profiles here")
     parser.add_argument("--heatmaps", type=Path, help="write the heat maps here")
     parser.add_argument("--json", type=Path, help="export the runs here")
@@ -66,7 +86,8 @@ def main() -> None:
         order = {name: index for index, name in enumerate(args.optimizers)}
         attempts = [a for a in attempts if a.config["optimizer"] in order]
         attempts.sort(key=lambda a: order[a.config["optimizer"]])
-    print(markdown(list(SUITE_COLUMNS), suite_cells(suite_rows(attempts))))
+    rows = suite_rows(attempts)
+    print(matrix(rows) if args.matrix else markdown(list(SUITE_COLUMNS), suite_cells(rows)))
     scores = {}
     for unit in UNITS:
         _, efforts = suite_efforts(attempts, unit)
