@@ -104,6 +104,28 @@ def test_suite_grid_counts_each_optimizer_and_rate_cell():
     assert rates == [0.1, 1.0] and cells[0][0][:2] == (0, 0) and cells[1][1] == (1, 1, 5.0)
 
 
+def test_profile_figure_tells_twelve_optimizers_apart_in_one_legend():
+    pytest.importorskip("matplotlib")
+    from keras_effort.report.suite import plot_suite_profile
+
+    names = [f"opt{index}" for index in range(12)]
+    attempts = [
+        bench_attempt(name, "w1", 0.1, 0, 10 + index, True, seconds=1.0 + index)
+        for index, name in enumerate(names)
+    ]
+    figure = plot_suite_profile(attempts)
+    (legend,) = figure.legends  # one, for both panels
+    labels = [text.get_text() for text in legend.get_texts()]
+    assert len(labels) == 12
+    # opt0 is the fastest in both units; opt11 takes 21/10 the steps and 12x the seconds.
+    assert labels[0] == "opt0 (score 1.00 in steps, 1.00 in seconds)"
+    assert labels[11] == "opt11 (score 0.63 in steps, 0.00 in seconds)"
+    for ax in figure.axes:
+        styles = {(line.get_color(), str(line.get_linestyle())) for line in ax.get_lines()}
+        assert len(styles) == 12, "two profiles share a color and a dash pattern"
+        assert ax.get_legend() is None  # no legend over the curves
+
+
 def test_optimizers_resolve_by_name_or_import_path():
     import keras
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from keras_effort.effort import performance_profile, profile_score
 from keras_effort.ledger import Attempt
+from keras_effort.report.plots import LINE_STYLES
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -241,6 +242,7 @@ def plot_suite_profile(
         ValueError: when the attempts hold no benchmark runs.
     """
     try:
+        import matplotlib
         from matplotlib.figure import Figure
     except ImportError as error:
         raise ImportError(
@@ -248,33 +250,41 @@ def plot_suite_profile(
         ) from error
     if not bench_attempts(attempts):
         raise ValueError("`attempts` hold no runs of `keras-effort bench`")
-    figure = Figure(figsize=(11, 4.5), layout="constrained")
+    profiles = {unit: suite_efforts(attempts, unit, per_rate) for unit in UNITS}
+    names = list(dict.fromkeys(name for _, efforts in profiles.values() for name in efforts))
+    scores = {unit: profile_score(efforts, tau_max) for unit, (_, efforts) in profiles.items()}
+    # One legend for both panels, under them, with both scores: with a dozen optimizers a
+    # legend inside the axes would cover the curves.
+    figure = Figure(figsize=(12, 4.4 + 0.2 * math.ceil(len(names) / 3)), layout="constrained")
+    colors = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"].colors
     taus = np.linspace(1.0, tau_max, 301)
-    for index, unit in enumerate(UNITS):
+    for index, (unit, (workloads, efforts)) in enumerate(profiles.items()):
         ax = figure.add_subplot(1, 2, index + 1)
         ax.grid(True, alpha=0.3)
-        workloads, efforts = suite_efforts(attempts, unit, per_rate)
         if not workloads:
             ax.set_title(f"in {unit}: no workload shared by every optimizer")
             continue
-        scores = profile_score(efforts, tau_max)
-        for line, (name, rho) in enumerate(performance_profile(efforts, taus).items()):
-            style = "-" if " @ " not in name else ":"
+        for name, rho in performance_profile(efforts, taus).items():
+            line = names.index(name)
+            # Profiles often coincide: each its own color and dash pattern, the later thinner.
             ax.step(
                 taus,
                 rho,
                 where="post",
-                linestyle=style,
-                linewidth=2,
-                color=f"C{line % 10}",
-                label=f"{name} (score {scores[name]:.2f})",
+                linestyle=":" if " @ " in name else LINE_STYLES[line % len(LINE_STYLES)],
+                linewidth=max(2.6 - 0.1 * line, 1.2),
+                color=colors[line % len(colors)],
+                label=f"{name} (score {scores['steps'][name]:.2f} in steps, "
+                f"{scores['seconds'][name]:.2f} in seconds)",
             )
         ax.set_xlim(1.0, tau_max)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel(f"τ: median {unit} to target within τ times the best")
         ax.set_ylabel(f"share of the {len(workloads)} workloads")
         ax.set_title(f"Performance profile in {unit}")
-        ax.legend(loc="best", fontsize=8)
+    handles, labels = figure.axes[0].get_legend_handles_labels()
+    if handles:
+        figure.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8)
     return figure
 
 
