@@ -1,14 +1,16 @@
 """Wall seconds (and optionally a cProfile) of one search of `tuner_comparison.py` on a task.
 
 The search runs as `tuner_comparison.py`'s `main` runs it (one inter-op thread, start-up
-objects frozen out of the garbage collector), at the task's tuning budget in steps, without
-the re-measurement. Prints one JSON line: tuner, seed, steps, wall seconds, the process's CPU
-seconds (less sensitive than wall seconds to other programs on a shared machine), the load
-average at the start and the end.
+objects frozen out of the garbage collector), at the task's tuning budget in steps, or with
+`--budget-unit seconds` at its wall-clock budget (`SECONDS`), without the re-measurement.
+Prints one JSON line: tuner, seed, budget unit, steps, wall seconds, the process's CPU seconds
+(less sensitive than wall seconds to other programs on a shared machine), the load average at
+the start and the end.
 
     python benchmarks/tuner_profile.py --tuner "EffortSearch (staged)" --seed 0
     python benchmarks/tuner_profile.py --tuner optuna --seed 0
     python benchmarks/tuner_profile.py --tuner "EffortSearch (staged)" --profile staged.prof
+    python benchmarks/tuner_profile.py --tuner optuna --seed 1 --budget-unit seconds
 """
 
 from __future__ import annotations
@@ -35,12 +37,15 @@ def main() -> None:
     parser.add_argument("--task", default="digits", choices=sorted(tc.TASKS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
+    parser.add_argument("--budget-unit", choices=("steps", "seconds"), default="steps")
     args = parser.parse_args()
     tf.config.threading.set_inter_op_parallelism_threads(1)
     gc.freeze()
     task = tc.TASKS[args.task]
     data = tc.load(task)
-    counter = tc.StepCounter(task.tuning_steps)
+    in_seconds = args.budget_unit == "seconds"
+    tuning_seconds, max_seconds = tc.SECONDS[args.task] if in_seconds else (None, None)
+    counter = tc.Clock(tuning_seconds) if in_seconds else tc.StepCounter(task.tuning_steps)
     trajectory = tc.Trajectory(counter)
     profiler = cProfile.Profile() if args.profile else None
     load = os.getloadavg()[0]
@@ -51,7 +56,9 @@ def main() -> None:
         if args.tuner.lower().startswith("optuna"):
             tc.run_optuna(task, data, args.seed, trajectory)
         else:
-            tc.run_keras_tuner(args.tuner, task, data, args.seed, directory, trajectory)
+            tc.run_keras_tuner(
+                args.tuner, task, data, args.seed, directory, trajectory, max_seconds
+            )
         if profiler:
             profiler.disable()
             profiler.dump_stats(args.profile)
@@ -61,6 +68,7 @@ def main() -> None:
         "tuner": args.tuner,
         "task": args.task,
         "seed": args.seed,
+        "budget_unit": args.budget_unit,
         "steps": counter.total,
         "seconds": round(seconds, 1),
         "cpu_seconds": round(cpu_seconds, 1),

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -312,9 +312,7 @@ def plot_ecdf_comparison(sources: Mapping[str, Source], *, title: str | None = N
             steps,
             probability,
             where="post",
-            color=f"C{index % 10}",
-            linewidth=max(3.0 - 0.5 * index, 1.2),
-            linestyle=LINE_STYLES[index % len(LINE_STYLES)],
+            **line_style(index, len(distributions)),
             gid=label,
             label=_literal(f"{label} ({distribution.successes}/{distribution.runs} reached{cut})"),
         )
@@ -384,9 +382,7 @@ def plot_performance_profile(
             taus,
             rho,
             where="post",
-            color=f"C{index % 10}",
-            linewidth=max(3.0 - 0.5 * index, 1.2),
-            linestyle=LINE_STYLES[index % len(LINE_STYLES)],
+            **line_style(index, len(profile)),
             gid=name,
             label=_literal(name),
         )
@@ -415,6 +411,30 @@ def _literal(text: str) -> str:
     through here: `cost $x^$` would fail to parse, and `a$b$c` be drawn as maths.
     """
     return text.replace("$", r"\$")
+
+
+def line_style(index: int, count: int) -> dict[str, Any]:
+    """The color, dash pattern and width of the `index`-th of `count` overlaid curves.
+
+    Curves of effort often coincide. Each gets its own color (tab10, or tab20 for more than ten
+    curves) and its own dash pattern, and each is drawn thinner than the one before, so that a
+    curve lying on an earlier one still shows. Up to 20 curves no two look alike.
+
+    Args:
+        index: the curve's position, from 0, in drawing order.
+        count: how many curves the axes hold.
+
+    Returns:
+        Keyword arguments for `Axes.plot` or `Axes.step`.
+    """
+    from matplotlib import colormaps
+
+    colors = colormaps["tab10" if count <= 10 else "tab20"].colors
+    return {
+        "color": colors[index % len(colors)],
+        "linestyle": LINE_STYLES[index % len(LINE_STYLES)],
+        "linewidth": max(3.0 - 1.8 * index / max(count - 1, 1), 1.2),
+    }
 
 
 def _figure():

@@ -24,7 +24,7 @@ import numpy as np
 
 from keras_effort.effort import performance_profile, profile_score
 from keras_effort.ledger import Attempt
-from keras_effort.report.plots import LINE_STYLES
+from keras_effort.report.plots import line_style
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -242,7 +242,6 @@ def plot_suite_profile(
         ValueError: when the attempts hold no benchmark runs.
     """
     try:
-        import matplotlib
         from matplotlib.figure import Figure
     except ImportError as error:
         raise ImportError(
@@ -256,7 +255,6 @@ def plot_suite_profile(
     # One legend for both panels, under them, with both scores: with a dozen optimizers a
     # legend inside the axes would cover the curves.
     figure = Figure(figsize=(12, 4.4 + 0.2 * math.ceil(len(names) / 3)), layout="constrained")
-    colors = matplotlib.colormaps["tab10" if len(names) <= 10 else "tab20"].colors
     taus = np.linspace(1.0, tau_max, 301)
     for index, (unit, (workloads, efforts)) in enumerate(profiles.items()):
         ax = figure.add_subplot(1, 2, index + 1)
@@ -265,15 +263,14 @@ def plot_suite_profile(
             ax.set_title(f"in {unit}: no workload shared by every optimizer")
             continue
         for name, rho in performance_profile(efforts, taus).items():
-            line = names.index(name)
-            # Profiles often coincide: each its own color and dash pattern, the later thinner.
+            style = line_style(names.index(name), len(names))
+            if " @ " in name:  # an optimizer at one fixed rate, beside the best of each
+                style["linestyle"] = ":"
             ax.step(
                 taus,
                 rho,
                 where="post",
-                linestyle=":" if " @ " in name else LINE_STYLES[line % len(LINE_STYLES)],
-                linewidth=max(2.6 - 0.1 * line, 1.2),
-                color=colors[line % len(colors)],
+                **style,
                 label=f"{name} (score {scores['steps'][name]:.2f} in steps, "
                 f"{scores['seconds'][name]:.2f} in seconds)",
             )
