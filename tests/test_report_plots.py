@@ -202,6 +202,19 @@ def test_ecdf_comparison_overlays_each_experiment():
     assert "adam (2/3 reached)" in [t.get_text() for t in figure.axes[0].get_legend().texts]
 
 
+def test_ecdf_comparison_of_a_dozen_experiments_draws_no_two_curves_alike():
+    # Twelve curves: tab10 alone would repeat a color, and with five dash patterns the 1st
+    # and 11th curves would have looked the same.
+    sources = {f"run {i}": RuntimeDistribution([100 * (i + 1)], budgets=2000) for i in range(12)}
+    figure = plot_ecdf_comparison(sources)
+    looks = [
+        (_artist(figure, name).get_color(), str(_artist(figure, name).get_linestyle()))
+        for name in sources
+    ]
+    assert len(set(looks)) == len(looks)
+    widths = [_artist(figure, name).get_linewidth() for name in sources]
+    assert widths == sorted(widths, reverse=True) and widths[-1] >= 1.2
+
 @pytest.mark.parametrize("measure", ["expected", "koza"])
 def test_performance_profile_draws_the_profile_of_shared_targets(measure):
     attempts = (
