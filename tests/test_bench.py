@@ -111,15 +111,21 @@ def test_profile_figure_tells_twelve_optimizers_apart_in_one_legend():
     names = [f"opt{index}" for index in range(12)]
     attempts = [
         bench_attempt(name, "w1", 0.1, 0, 10 + index, True, seconds=1.0 + index)
-        for index, name in enumerate(names)
+        for index, name in reversed(list(enumerate(names)))  # the slowest first in the ledger
     ]
     figure = plot_suite_profile(attempts)
     (legend,) = figure.legends  # one, for both panels
     labels = [text.get_text() for text in legend.get_texts()]
     assert len(labels) == 12
-    # opt0 is the fastest in both units; opt11 takes 21/10 the steps and 12x the seconds.
+    # Ordered by score in steps: opt0 is the fastest in both units; opt11 takes 21/10 the
+    # steps and 12x the seconds.
     assert labels[0] == "opt0 (score 1.00 in steps, 1.00 in seconds)"
     assert labels[11] == "opt11 (score 0.63 in steps, 0.00 in seconds)"
+    assert [label.split()[0] for label in labels] == names
+    first, *rest = figure.axes[0].get_lines()
+    assert first.get_label().startswith("opt0") and all(
+        first.get_linewidth() > line.get_linewidth() for line in rest
+    )
     for ax in figure.axes:
         styles = {(line.get_color(), str(line.get_linestyle())) for line in ax.get_lines()}
         assert len(styles) == 12, "two profiles share a color and a dash pattern"

@@ -252,6 +252,8 @@ def plot_suite_profile(
     profiles = {unit: suite_efforts(attempts, unit, per_rate) for unit in UNITS}
     names = list(dict.fromkeys(name for _, efforts in profiles.values() for name in efforts))
     scores = {unit: profile_score(efforts, tau_max) for unit, (_, efforts) in profiles.items()}
+    # Best score in steps first: its line is drawn boldest and heads the legend.
+    names.sort(key=lambda name: -scores["steps"].get(name, 0.0))
     # One legend for both panels, under them, with both scores: with a dozen optimizers a
     # legend inside the axes would cover the curves.
     figure = Figure(figsize=(12, 4.4 + 0.2 * math.ceil(len(names) / 3)), layout="constrained")
@@ -262,8 +264,12 @@ def plot_suite_profile(
         if not workloads:
             ax.set_title(f"in {unit}: no workload shared by every optimizer")
             continue
-        for name, rho in performance_profile(efforts, taus).items():
-            style = line_style(names.index(name), len(names))
+        profile = performance_profile(efforts, taus)
+        for line, name in enumerate(names):
+            if name not in profile:
+                continue
+            rho = profile[name]
+            style = line_style(line, len(names))
             if " @ " in name:  # an optimizer at one fixed rate, beside the best of each
                 style["linestyle"] = ":"
             ax.step(
@@ -279,7 +285,9 @@ def plot_suite_profile(
         ax.set_xlabel(f"τ: median {unit} to target within τ times the best")
         ax.set_ylabel(f"share of the {len(workloads)} workloads")
         ax.set_title(f"Performance profile in {unit}")
-    handles, labels = figure.axes[0].get_legend_handles_labels()
+    handles, labels = max(
+        (ax.get_legend_handles_labels() for ax in figure.axes), key=lambda found: len(found[0])
+    )
     if handles:
         figure.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8)
     return figure
