@@ -253,7 +253,7 @@ def plot_suite_profile(
     names = list(dict.fromkeys(name for _, efforts in profiles.values() for name in efforts))
     scores = {unit: profile_score(efforts, tau_max) for unit, (_, efforts) in profiles.items()}
     # Best score in steps first: its line is drawn boldest and heads the legend.
-    names.sort(key=lambda name: -scores["steps"].get(name, 0.0))
+    names.sort(key=lambda name: -scores["steps"][name])
     # One legend for both panels, under them, with both scores: with a dozen optimizers a
     # legend inside the axes would cover the curves.
     figure = Figure(figsize=(12, 4.4 + 0.2 * math.ceil(len(names) / 3)), layout="constrained")
