@@ -95,6 +95,9 @@ INTERVAL_LEVEL = 0.9
 SCREEN_SEEDS = 3
 N_BOOT = 1000
 
+# In seconds, EffortSearch ranks by expected seconds (`budget_unit="seconds"`); this variant,
+# run only by searches stopped by the clock, keeps ranking by steps, as the peers do.
+RANKED_IN_STEPS = "EffortSearch (staged, ranked in steps)"
 TUNERS = (
     "EffortSearch (staged)",
     "EffortSearch (random)",
@@ -102,6 +105,7 @@ TUNERS = (
     "Hyperband",
     "BayesianOptimization",
     "Optuna TPE+Hyperband",
+    RANKED_IN_STEPS,
 )
 
 # Axis labels of the plot.
@@ -115,6 +119,7 @@ SHORT = dict(
             "Hyperband",
             "Bayesian\nOptimization",
             "Optuna TPE\n+Hyperband",
+            "EffortSearch\n(staged, steps)",
         ),
         strict=True,
     )
@@ -252,13 +257,19 @@ class StepCounter(keras.callbacks.Callback):
 
     The `fit` running when the budget runs out stops there; the next `fit` does not start.
     Deep copies are the same object, so the count survives KerasTuner's copies of callbacks.
+
+    `fits` records every `fit`: the configuration it trained (set by the caller as `config`
+    before the `fit`), its steps and its wall seconds, to tell training work from the rest.
     """
 
     def __init__(self, limit: int) -> None:
         super().__init__()
         self.limit = limit
         self.total = 0
+        self.config: dict[str, Any] | None = None
+        self.fits: list[dict[str, Any]] = []
         self._start = 0
+        self._fit_started = 0.0
         self._fitting: keras.Model | None = None
 
     def __deepcopy__(self, memo: dict[int, Any]) -> StepCounter:
@@ -275,14 +286,23 @@ class StepCounter(keras.callbacks.Callback):
             raise BudgetSpent(f"the search spent its budget of {self.limit} steps")
         self._fitting = self.model
         self._start = optimizer_step(self.model)
+        self._fit_started = time.perf_counter()
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if self.total + self.running() >= self.limit:
             self.model.stop_training = True
 
     def on_train_end(self, logs: dict[str, Any] | None = None) -> None:
-        self.total += self.running()
+        steps = self.running()
+        self.total += steps
         self._fitting = None
+        self.fits.append(
+            {
+                **(self.config or {}),
+                "steps": steps,
+                "seconds": round(time.perf_counter() - self._fit_started, 4),
+            }
+        )
 
 
 class Clock(StepCounter):
@@ -352,6 +372,9 @@ class HyperModel(keras_tuner.HyperModel):
     def fit(self, hp, model, x, y, validation_data=None, callbacks=(), **kwargs):
         kwargs.setdefault("steps_per_epoch", self.task.unit)
         kwargs["verbose"] = 0
+        for callback in callbacks:
+            if isinstance(callback, StepCounter):
+                callback.config = configuration(hp.values)
         data = stream(x, y, hp.get("batch_size"))
         if not self.baseline:  # EffortTuner measures the runs itself
             return model.fit(data, callbacks=callbacks, **kwargs)
@@ -407,12 +430,14 @@ def run_keras_tuner(
     trajectory: Trajectory,
     max_seconds: float | None = None,
 ) -> dict[str, Any] | None:
-    """One KerasTuner search; with `max_seconds`, EffortSearch budgets its runs in seconds."""
+    """One KerasTuner search; with `max_seconds`, EffortSearch budgets its runs in seconds
+    (but `RANKED_IN_STEPS`, which keeps its budgets and ranking in steps)."""
     (x, y), validation = data
     counter = trajectory.counter
     common = {"directory": directory, "project_name": "search", "overwrite": True}
     features = x.shape[1]
     if name.startswith("EffortSearch"):
+        in_steps = max_seconds is None or name == RANKED_IN_STEPS
         tuner = tracked(EffortSearch, trajectory)(
             HyperModel(task, features, baseline=False),
             target=("val_accuracy", task.target),
@@ -422,8 +447,8 @@ def run_keras_tuner(
             strategy="random" if "random" in name else "staged",
             seed=seed,
             check_every=CHECK_EVERY,
-            budget_unit="steps" if max_seconds is None else "seconds",
-            max_seconds=max_seconds,
+            budget_unit="steps" if in_steps else "seconds",
+            max_seconds=None if in_steps else max_seconds,
             **common,
         )
         kwargs: dict[str, Any] = {}
@@ -498,6 +523,7 @@ def run_optuna(task: Task, data: tuple, seed: int, trajectory: Trajectory) -> di
         )
         listener = PruningListener(trial, task)
         stop.add_listener(listener)
+        counter.config = config
         model.fit(
             stream(x, y, config["batch_size"]),
             steps_per_epoch=task.unit,
@@ -671,6 +697,7 @@ def run_task(
                 "seconds": seconds,
                 "chosen": chosen,
                 "chosen_l": remeasure(chosen)["l"] if chosen else math.inf,
+                "fits": counter.fits,
                 "trajectory": [
                     [steps, config, round(elapsed, 2)]
                     for (steps, config), elapsed in zip(
@@ -983,7 +1010,7 @@ def main(argv: list[str] | None = None) -> None:
         # KerasTuner and the re-measurement clear the Keras session before every model, and
         # each clear runs a full garbage collection: leave the libraries' own objects out of it.
         gc.freeze()
-        tuners = args.tuners or list(TUNERS)
+        tuners = args.tuners or [t for t in TUNERS if in_seconds or t != RANKED_IN_STEPS]
         seeds = args.seeds or list(range(1 if args.quick else 5))
         remeasure_seeds = args.remeasure_seeds or (3 if args.quick else 10)
         for name in names:
@@ -1032,10 +1059,13 @@ def main(argv: list[str] | None = None) -> None:
             if args.report:
                 print_table(each)
         longer[result["task"]["name"]] = [
-            r for r in related[1:] if r.get("budget_unit", "steps") == "steps"
+            r
+            for r in related[1:]
+            if r.get("budget_unit", "steps") == "steps"
+            and r["task"]["tuning_steps"] > result["task"]["tuning_steps"]
         ]
         results.append(result)
-    if results and not overrides and not in_seconds:  # the figure: standard budgets only
+    if results and not overrides and not in_seconds and not args.quick:  # standard budgets only
         plot(results, args.figure, longer)
 
 

@@ -5,12 +5,14 @@ objects frozen out of the garbage collector), at the task's tuning budget in ste
 `--budget-unit seconds` at its wall-clock budget (`SECONDS`), without the re-measurement.
 Prints one JSON line: tuner, seed, budget unit, steps, wall seconds, the process's CPU seconds
 (less sensitive than wall seconds to other programs on a shared machine), the load average at
-the start and the end.
+the start and the end. With `--out FILE` the line, with every `fit` of the search (its
+configuration, steps and seconds), is also appended to FILE, which `tuner_work.py` reads.
 
     python benchmarks/tuner_profile.py --tuner "EffortSearch (staged)" --seed 0
     python benchmarks/tuner_profile.py --tuner optuna --seed 0
     python benchmarks/tuner_profile.py --tuner "EffortSearch (staged)" --profile staged.prof
     python benchmarks/tuner_profile.py --tuner optuna --seed 1 --budget-unit seconds
+    python benchmarks/tuner_profile.py --tuner optuna --seed 0 --out fits.jsonl
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profile", type=Path, default=None, help="write cProfile stats here")
     parser.add_argument("--budget-unit", choices=("steps", "seconds"), default="steps")
+    parser.add_argument("--out", type=Path, default=None, help="append the row and its fits")
     args = parser.parse_args()
     tf.config.threading.set_inter_op_parallelism_threads(1)
     gc.freeze()
@@ -75,6 +78,9 @@ def main() -> None:
         "load": [round(load, 1), round(os.getloadavg()[0], 1)],
     }
     print(json.dumps(row))
+    if args.out:
+        with args.out.open("a") as out:
+            out.write(json.dumps({**row, "fits": counter.fits}) + "\n")
 
 
 if __name__ == "__main__":

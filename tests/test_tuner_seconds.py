@@ -223,3 +223,88 @@ def test_search_cuts_executions_at_the_wall_clock_budget(tmp_path) -> None:
         assert attempt.seconds >= 0.5
     assert trial.score == math.inf
     assert tuner.total_seconds == pytest.approx(sum(a.seconds for a in attempts))
+
+
+# PyTorch's trainer runs one step per call.
+_STEPS_PER_EXECUTION = 1 if keras.backend.backend() == "torch" else 5
+
+
+class _CountingHyperModel(keras_tuner.HyperModel):
+    """A small learnable task's model; records each `fit`: its steps, whether the optimizer
+    started it fresh (Adam's moments all zero), and the weights it ended on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fits: list[int] = []
+        self.fresh_optimizer: list[bool] = []
+        self.weights: list[list[np.ndarray]] = []
+
+    def build(self, hp) -> keras.Model:
+        hp.Float("learning_rate", 0.05, 0.1, sampling="log")
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile(
+            optimizer=keras.optimizers.Adam(hp.get("learning_rate")),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            metrics=["accuracy"],
+            steps_per_execution=_STEPS_PER_EXECUTION,
+        )
+        return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        optimizer = model.optimizer
+        moments = [
+            keras.ops.convert_to_numpy(v)
+            for v in optimizer.variables
+            if not v.path.endswith(("iteration", "iterations", "learning_rate"))
+        ]
+        self.fresh_optimizer.append(bool(moments) and all(not m.any() for m in moments))
+        before = int(keras.ops.convert_to_numpy(optimizer.iterations))
+        history = model.fit(*args, **kwargs)
+        self.fits.append(int(keras.ops.convert_to_numpy(optimizer.iterations)) - before)
+        self.weights.append(model.get_weights())
+        return history
+
+
+def _search(tmp_path, budget_unit: str, name: str) -> tuple[list[Attempt], _CountingHyperModel]:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(512, 4)).astype("float32")
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype("int64")
+    hypermodel = _CountingHyperModel()
+    tuner = EffortSearch(
+        hypermodel,
+        target=("val_accuracy", 0.9),
+        max_trials=1,
+        max_steps=400,
+        executions_per_trial=2,
+        strategy="random",
+        budget_unit=budget_unit,
+        max_seconds=600.0 if budget_unit == "seconds" else None,
+        check_every=5,
+        seed=0,
+        directory=str(tmp_path / name),
+        project_name="warm",
+    )
+    tuner.oracle.verbose = 0
+    tuner.search(x, y, validation_data=(x[:128], y[:128]), batch_size=32, verbose=0)
+    (trial,) = tuner.oracle.trials.values()
+    return tuner.oracle.attempts_of(trial), hypermodel
+
+
+def test_in_seconds_a_new_configuration_is_traced_before_its_clock_and_trains_alike(
+    tmp_path,
+) -> None:
+    in_steps, steps_model = _search(tmp_path, "steps", "steps")
+    in_seconds, seconds_model = _search(tmp_path, "seconds", "seconds")
+    again, again_model = _search(tmp_path, "seconds", "again")
+    # One uncounted call of the train function before the first execution, in seconds only.
+    assert steps_model.fits == [a.steps for a in in_steps]
+    assert seconds_model.fits[0] == _STEPS_PER_EXECUTION
+    assert seconds_model.fits[1:] == [a.steps for a in in_seconds]
+    # Every execution starts from the optimizer's initial state: the warm-up's is undone.
+    assert seconds_model.fresh_optimizer == [True, True, True]
+    assert all(a.reached for a in [*in_steps, *in_seconds])
+    # A search in seconds is as reproducible as one in steps: the same seed, the same weights.
+    assert [(a.steps, a.best_value) for a in again] == [(a.steps, a.best_value) for a in in_seconds]
+    for first, second in zip(seconds_model.weights, again_model.weights, strict=True):
+        for w, v in zip(first, second, strict=True):
+            np.testing.assert_array_equal(w, v)

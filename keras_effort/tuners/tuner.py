@@ -175,12 +175,17 @@ class EffortTuner(keras_tuner.Tuner):
 
         attempts: list[Attempt] = []
         best_key: tuple[float, float] | None = None
+        # With budgets in seconds a new configuration's first call of its train and test
+        # functions, which traces them, would count against its first execution.
+        warm_up = max_seconds is not None and not self._holds_model_of(hp)
         for execution in range(executions):
             seed = base_seed + execution
             keras.utils.set_random_seed(seed)
             model = self._model_of(hp)
             if not self._target_checked:
                 self._check_target(model, validation_data, args, kwargs)
+            if warm_up and execution == 0:
+                self._warm_up(hp, model, validation_data, args, kwargs)
             stopping = TargetStopping(
                 self.target.metric,
                 self.target.value,
@@ -217,6 +222,47 @@ class EffortTuner(keras_tuner.Tuner):
                 best_key = key
                 self._save_best_model(trial.trial_id, model)
         return self.effort_oracle.trial_results(attempts)
+
+    def _holds_model_of(self, hp: keras_tuner.HyperParameters) -> bool:
+        """Whether the last model `_model_of` returned is of `hp`'s configuration (traced)."""
+        return self._last_model is not None and self._last_model[0] == space.configuration(
+            hp.values
+        )
+
+    def _warm_up(
+        self,
+        hp: keras_tuner.HyperParameters,
+        model: keras.Model,
+        validation_data: Any,
+        args: tuple,
+        kwargs: Mapping[str, Any],
+    ) -> None:
+        """Trace `model`'s train and test functions before an execution's clock starts.
+
+        With budgets in seconds an execution is cut, and scored, by its wall-clock seconds.
+        The first call of a model's train and test functions traces them (for a new batch
+        shape too): a one-off cost, most of a short screen's seconds on a small network, that
+        says nothing about the configuration and that one long run pays once. So one call of
+        the hypermodel's `fit` (one execution of `steps_per_execution` steps) and one check of
+        the target run first, uncounted, and the optimizer's state is then restored: the
+        execution starts, as every execution does, from that state and fresh weights under its
+        seed (`Restarts`). The warm-up draws from the random state, so the order of the batches
+        may differ from the same search's in steps; a search in seconds stays reproducible.
+        """
+        state = [keras.ops.convert_to_numpy(v) for v in _optimizer_variables(model)]
+        check_target = TargetStopping(
+            self.target.metric,
+            self.target.value,
+            mode=self.target.mode,
+            check_every=1,
+            validation_data=validation_data,
+            validation_batch_size=self.validation_batch_size,
+        )
+        callbacks = [check_target, _StopAfterFirstBatch()]
+        self.hypermodel.fit(hp, model, *args, **dict(kwargs, epochs=1, callbacks=callbacks))
+        with self._strategy_scope():
+            for variable, value in zip(_optimizer_variables(model), state, strict=True):
+                variable.assign(value)
 
     def _model_of(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         """A model of `hp`'s configuration, its weights and optimizer as freshly built.
@@ -452,6 +498,13 @@ class _WallClockBudget(keras.callbacks.Callback):
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         if time.perf_counter() - self._started >= self.seconds:
             self.model.stop_training = True
+
+
+class _StopAfterFirstBatch(keras.callbacks.Callback):
+    """Stops `fit` after its first batch (one call of the train function)."""
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self.model.stop_training = True
 
 
 class _TunerHooks(keras.callbacks.Callback):
