@@ -97,17 +97,25 @@ def test_fit_matches_prodigyopt_trajectory(jit_compile: bool) -> None:
         pytest.skip("compiling is `torch.compile` on PyTorch, which is not what this test checks")
     expected_weights, _ = _reference_trajectory({})
     a, target, weight, bias, _ = _problem()
-    model = keras.Sequential(
-        [keras.Input((5,), dtype="float64"), keras.layers.Dense(3, dtype="float64")]
-    )
-    model.set_weights([weight, bias])
-    model.compile(
-        optimizer=Prodigy(),
-        # Per example half the squared error: its batch mean has the reference's gradients.
-        loss=lambda y, p: 0.5 * keras.ops.sum(keras.ops.square(p - y), axis=-1),
-        jit_compile=jit_compile,
-    )
-    model.fit(a, target, batch_size=16, epochs=STEPS, shuffle=False, verbose=0)
+    # The reference runs in float64. Keras' PyTorch trainer hands the loss its data and the
+    # model's output in `floatx` whatever the layers' dtype, so float32 round-off would add up
+    # over the steps (a relative 2e-5 after 40): train with floatx float64.
+    floatx = keras.config.floatx()
+    keras.config.set_floatx("float64")
+    try:
+        model = keras.Sequential(
+            [keras.Input((5,), dtype="float64"), keras.layers.Dense(3, dtype="float64")]
+        )
+        model.set_weights([weight, bias])
+        model.compile(
+            optimizer=Prodigy(),
+            # Per example half the squared error: its batch mean has the reference's gradients.
+            loss=lambda y, p: 0.5 * keras.ops.sum(keras.ops.square(p - y), axis=-1),
+            jit_compile=jit_compile,
+        )
+        model.fit(a, target, batch_size=16, epochs=STEPS, shuffle=False, verbose=0)
+    finally:
+        keras.config.set_floatx(floatx)
     w, b = model.get_weights()
     np.testing.assert_allclose(w, expected_weights[-1][0], rtol=1e-5, atol=1e-12)
     np.testing.assert_allclose(b, expected_weights[-1][1], rtol=1e-5, atol=1e-12)
