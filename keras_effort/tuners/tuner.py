@@ -249,7 +249,6 @@ class EffortTuner(keras_tuner.Tuner):
         seed (`Restarts`). The warm-up draws from the random state, so the order of the batches
         may differ from the same search's in steps; a search in seconds stays reproducible.
         """
-        state = [keras.ops.convert_to_numpy(v) for v in _optimizer_variables(model)]
         check_target = TargetStopping(
             self.target.metric,
             self.target.value,
@@ -260,9 +259,9 @@ class EffortTuner(keras_tuner.Tuner):
         )
         callbacks = [check_target, _StopAfterFirstBatch()]
         self.hypermodel.fit(hp, model, *args, **dict(kwargs, epochs=1, callbacks=callbacks))
+        _, _, initial_state = self._last_model  # as `_model_of` set it for this model
         with self._strategy_scope():
-            for variable, value in zip(_optimizer_variables(model), state, strict=True):
-                variable.assign(value)
+            _assign_optimizer_state(model, initial_state)
 
     def _model_of(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         """A model of `hp`'s configuration, its weights and optimizer as freshly built.
@@ -279,11 +278,10 @@ class EffortTuner(keras_tuner.Tuner):
         oracle's `effort/*` budget values.
         """
         configuration = space.configuration(hp.values)
-        if self._last_model is not None and self._last_model[0] == configuration:
+        if self._holds_model_of(hp):
             _, model, initial_state = self._last_model
             with self._strategy_scope():
-                for variable, value in zip(_optimizer_variables(model), initial_state, strict=True):
-                    variable.assign(value)
+                _assign_optimizer_state(model, initial_state)
             return model
         unkept = self._last_model is not None and all(
             kept is not self._last_model[1] for kept in self._kept_models.values()
@@ -303,8 +301,7 @@ class EffortTuner(keras_tuner.Tuner):
                     # Through the setter, as a learning-rate callback would: an optimizer that
                     # keeps state derived from the rate (HypergradientAdam) follows it.
                     model.optimizer.learning_rate = keras.ops.convert_to_numpy(rate)
-                for variable, value in zip(_optimizer_variables(model), initial_state, strict=True):
-                    variable.assign(value)
+                _assign_optimizer_state(model, initial_state)
         if key is not None:
             self._kept_models[key] = model
             if len(self._kept_models) > _KEPT_MODELS:
@@ -560,6 +557,12 @@ def _optimizer_variables(model: keras.Model) -> list[Any]:
     if not optimizer.built:
         optimizer.build(model.trainable_variables)
     return list(optimizer.variables)
+
+
+def _assign_optimizer_state(model: keras.Model, state: list[Any]) -> None:
+    """Set `model`'s optimizer variables (`_optimizer_variables`) to `state`."""
+    for variable, value in zip(_optimizer_variables(model), state, strict=True):
+        variable.assign(value)
 
 
 def _graph_key(model: keras.Model) -> str | None:
